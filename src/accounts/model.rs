@@ -1,0 +1,164 @@
+//! Pure account types: a parsed email address and a password that meets the rules.
+//! Parsing here is the only validation; the rest of the code receives these types.
+
+use std::fmt;
+
+/// The shortest password we accept for a new account.
+pub const MIN_PASSWORD_LEN: usize = 10;
+/// Longer inputs are refused before hashing so nobody can make us hash megabytes.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// RFC 5321 limits a forward path to 254 characters.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Why a user's input was refused, phrased for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("Enter your email address.")]
+    EmailMissing,
+    #[error("“{0}” is not a valid email address.")]
+    EmailMalformed(String),
+    #[error("The email address is too long (at most 254 characters).")]
+    EmailTooLong,
+    #[error("Choose a password of at least {MIN_PASSWORD_LEN} characters.")]
+    PasswordTooShort,
+    #[error("The password is too long (at most {MAX_PASSWORD_LEN} characters).")]
+    PasswordTooLong,
+}
+
+/// An email address as the user typed it (trimmed), known to be well formed.
+/// Comparisons in the database are case-insensitive; see [`Email::normalized`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(InputError::EmailMissing);
+        }
+        if trimmed.len() > MAX_EMAIL_LEN {
+            return Err(InputError::EmailTooLong);
+        }
+        // email_address accepts quoted local parts and IP literals; a billing portal that sends mail
+        // to people wants an ordinary address with a dotted domain.
+        let well_formed = email_address::EmailAddress::is_valid(trimmed)
+            && !trimmed.contains(['"', '[', ' '])
+            && trimmed
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| domain.contains('.') && !domain.ends_with('.'));
+        if !well_formed {
+            return Err(InputError::EmailMalformed(trimmed.to_owned()));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key used for uniqueness, rate limiting and look-ups.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.0)
+    }
+}
+
+/// A password chosen for a new account. Never printed, not even by `Debug`.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(input: &str) -> Result<Self, InputError> {
+        let length = input.chars().count();
+        if length < MIN_PASSWORD_LEN {
+            return Err(InputError::PasswordTooShort);
+        }
+        if input.len() > MAX_PASSWORD_LEN {
+            return Err(InputError::PasswordTooLong);
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_addresses_and_trims_them() {
+        let email = Email::parse("  Ada.Lovelace+billing@Example.com ").expect("valid");
+        assert_eq!(email.as_str(), "Ada.Lovelace+billing@Example.com");
+        assert_eq!(email.normalized(), "ada.lovelace+billing@example.com");
+    }
+
+    #[test]
+    fn refuses_empty_and_malformed_addresses() {
+        assert_eq!(Email::parse("   "), Err(InputError::EmailMissing));
+        for bad in [
+            "plainaddress",
+            "@example.com",
+            "ada@",
+            "ada@localhost",
+            "ada@example.",
+            "a b@example.com",
+            "\"ada\"@example.com",
+            "ada@[127.0.0.1]",
+        ] {
+            assert!(
+                matches!(Email::parse(bad), Err(InputError::EmailMalformed(_))),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_overlong_addresses() {
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::parse(&long), Err(InputError::EmailTooLong));
+    }
+
+    #[test]
+    fn password_length_is_counted_in_characters() {
+        assert_eq!(
+            NewPassword::parse("short").err(),
+            Some(InputError::PasswordTooShort)
+        );
+        assert!(NewPassword::parse("ten chars!").is_ok());
+        // Nine characters but more than ten bytes: still too short.
+        assert_eq!(
+            NewPassword::parse("ééééééééé").err(),
+            Some(InputError::PasswordTooShort)
+        );
+        assert_eq!(
+            NewPassword::parse(&"x".repeat(MAX_PASSWORD_LEN + 1)).err(),
+            Some(InputError::PasswordTooLong)
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let password = NewPassword::parse("correct horse battery").expect("valid");
+        assert!(!format!("{password:?}").contains("horse"));
+    }
+}

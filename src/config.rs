@@ -1,0 +1,191 @@
+//! Typed settings, read from the command line, the environment and an optional `.env` file.
+//! Defaults for the address come from the Leptos site configuration in `Cargo.toml`
+//! (`[package.metadata.leptos]`, which cargo-leptos reads too). Secrets never reach `Debug`.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use leptos::config::LeptosOptions;
+
+/// The Leptos site configuration compiled into the binary, with `LEPTOS_*` environment overrides.
+pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
+    leptos::config::get_config_from_str(include_str!("../Cargo.toml"))
+        .map_err(|e| anyhow::anyhow!("reading [package.metadata.leptos] in Cargo.toml: {e}"))
+}
+
+/// A value that must not be printed: logs and `Debug` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Everything the server needs to start. Built by clap from flags and environment variables,
+/// or directly (tests do).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// PostgreSQL to use. Unset: start a private PostgreSQL from the local binaries, with its data
+    /// under DATA_DIR.
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+
+    /// Interface to listen on [default: the host of site-addr in Cargo.toml, 127.0.0.1]
+    #[arg(long, global = true, env = "HOST")]
+    pub host: Option<IpAddr>,
+
+    /// Port to listen on; 0 picks a free one [default: the port of site-addr, 3000]
+    #[arg(long, global = true, env = "PORT")]
+    pub port: Option<u16>,
+
+    /// The address people use to reach the portal, used in links and to decide whether cookies
+    /// are marked Secure [default: http://HOST:PORT]
+    #[arg(long, global = true, env = "APP_URL")]
+    pub app_url: Option<String>,
+
+    /// Folder for local state: the private PostgreSQL cluster and the demo logins.
+    #[arg(long, global = true, env = "DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+
+    /// Key for the anti-forgery cookie, at least 64 characters; every instance behind one address
+    /// must share it. Unset: a random key per process (forms open across a restart must be
+    /// reloaded).
+    #[arg(long, global = true, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Seed the demo organization and logins when the database has no users.
+    /// [default: true with the private PostgreSQL, false with DATABASE_URL]
+    #[arg(long, global = true, env = "SEED_DEMO")]
+    pub seed_demo: Option<bool>,
+
+    /// Login attempts allowed per account per minute.
+    #[arg(long, global = true, env = "LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 5)]
+    pub login_attempts_per_account: u32,
+
+    /// Login attempts allowed per client IP address per minute.
+    #[arg(long, global = true, env = "LOGIN_ATTEMPTS_PER_IP", default_value_t = 20)]
+    pub login_attempts_per_ip: u32,
+
+    /// Days a session lasts without activity.
+    #[arg(long, global = true, env = "SESSION_DAYS", default_value_t = 14)]
+    pub session_days: u32,
+}
+
+impl Settings {
+    /// Settings for a server on 127.0.0.1 with everything else at its default; tests start here.
+    pub fn local(database_url: Option<String>, data_dir: PathBuf) -> Self {
+        Self {
+            database_url: database_url.map(Secret),
+            host: Some(IpAddr::from([127, 0, 0, 1])),
+            port: Some(0),
+            app_url: None,
+            data_dir,
+            secret_key: None,
+            seed_demo: Some(false),
+            login_attempts_per_account: 5,
+            login_attempts_per_ip: 20,
+            session_days: 14,
+        }
+    }
+
+    /// The address to bind: HOST/PORT over the Leptos site-addr.
+    pub fn bind_addr(&self, leptos: &LeptosOptions) -> SocketAddr {
+        let site = leptos.site_addr;
+        SocketAddr::new(
+            self.host.unwrap_or(site.ip()),
+            self.port.unwrap_or(site.port()),
+        )
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.app_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    pub fn seeds_demo(&self) -> bool {
+        self.seed_demo.unwrap_or(self.database_url.is_none())
+    }
+}
+
+/// Cookies are `Secure` unless the portal is served over plain HTTP on a loopback address, where
+/// browsers would otherwise drop them during local development.
+pub fn cookies_must_be_secure(public_url: &str) -> bool {
+    let Some(rest) = public_url.strip_prefix("http://") else {
+        return true;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip: IpAddr| ip.is_loopback());
+    !loopback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_cookies_everywhere_but_local_http() {
+        assert!(!cookies_must_be_secure("http://127.0.0.1:3000"));
+        assert!(!cookies_must_be_secure("http://localhost:3000/"));
+        assert!(!cookies_must_be_secure("http://[::1]:3000"));
+        assert!(cookies_must_be_secure("https://127.0.0.1:3000"));
+        assert!(cookies_must_be_secure("https://billing.example.com"));
+        assert!(cookies_must_be_secure("http://billing.example.com"));
+        assert!(cookies_must_be_secure("http://10.0.0.5:3000"));
+    }
+
+    #[test]
+    fn site_addr_comes_from_the_leptos_metadata() {
+        let leptos = leptos_options().expect("Cargo.toml metadata parses");
+        assert_eq!(leptos.output_name.as_ref(), "billing-portal");
+        let settings = Settings {
+            host: None,
+            port: None,
+            ..Settings::local(None, ".data".into())
+        };
+        assert_eq!(
+            settings.bind_addr(&leptos),
+            "127.0.0.1:3000".parse::<SocketAddr>().expect("addr")
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut settings = Settings::local(
+            Some("postgres://app:hunter2@db/billing".into()),
+            ".data".into(),
+        );
+        settings.secret_key = Some(Secret::new("k".repeat(64)));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains(&"k".repeat(64)));
+    }
+}

@@ -1,0 +1,30 @@
+//! A self-hosted billing portal: Leptos pages rendered on the server by axum, PostgreSQL through
+//! sqlx. The pure domain types compile without the `ssr` feature; everything that does I/O needs it.
+
+pub mod accounts;
+pub mod orgs;
+
+#[cfg(feature = "ssr")]
+pub mod admin;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod seed;
+#[cfg(feature = "ssr")]
+pub mod startup;
+#[cfg(feature = "ssr")]
+pub mod web;
+
+/// Browser entry point for the optional `hydrate` build: wakes up any `#[island]` components.
+/// Every page works without it; none needs it yet.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    leptos::mount::hydrate_islands();
+}

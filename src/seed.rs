@@ -1,0 +1,82 @@
+//! The demo seed: on a database with no users, an organization with an owner, and a platform
+//! admin. Their passwords are random, written to `DATA_DIR/demo-logins.txt` (readable by the owner
+//! only) and printed at every start so the demo can be tried at once.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::distr::{Alphanumeric, SampleString};
+use sqlx::PgPool;
+
+use crate::accounts::model::{Email, NewPassword};
+use crate::accounts::{password, repo as users};
+use crate::orgs::model::{OrgName, Role};
+use crate::orgs::repo as orgs;
+
+pub const DEMO_OWNER: &str = "owner@demo.example.com";
+pub const DEMO_ADMIN: &str = "admin@demo.example.com";
+pub const DEMO_ORG: &str = "Demo Company";
+
+pub fn logins_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("demo-logins.txt")
+}
+
+/// A random password of 20 letters and digits.
+pub fn random_password() -> anyhow::Result<NewPassword> {
+    let raw = Alphanumeric.sample_string(&mut rand::rng(), 20);
+    NewPassword::parse(&raw).context("generating a password")
+}
+
+/// Seeds the demo unless the database already has users. Returns whether it seeded.
+pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Result<bool> {
+    let mut tx = pool.begin().await?;
+    // One seeder at a time when several instances start together.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('billing_portal.seed_demo'))")
+        .execute(&mut *tx)
+        .await?;
+    if users::count(&mut *tx).await? > 0 {
+        return Ok(false);
+    }
+    let owner_password = random_password()?;
+    let admin_password = random_password()?;
+    let owner = users::insert_user(
+        &mut *tx,
+        &Email::parse(DEMO_OWNER)?,
+        &password::hash(&owner_password).await?,
+        false,
+    )
+    .await?;
+    users::insert_user(
+        &mut *tx,
+        &Email::parse(DEMO_ADMIN)?,
+        &password::hash(&admin_password).await?,
+        true,
+    )
+    .await?;
+    let org = orgs::insert_org(&mut tx, &OrgName::parse(DEMO_ORG)?).await?;
+    orgs::add_member(&mut *tx, org.id, owner.id, Role::Owner).await?;
+
+    fs::create_dir_all(data_dir)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(logins_file(data_dir))
+        .context("writing the demo logins")?;
+    writeln!(
+        file,
+        "Demo organization owner: {DEMO_OWNER} / {}",
+        owner_password.expose()
+    )?;
+    writeln!(
+        file,
+        "Platform admin:          {DEMO_ADMIN} / {}",
+        admin_password.expose()
+    )?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,235 @@
+//! Putting the server together: the database (given, or a private cluster), migrations, the demo
+//! seed, sessions, anti-forgery, the router, and serving until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::accounts::pages as accounts;
+use crate::accounts::rate_limit::LoginLimiter;
+use crate::admin::pages as admin;
+use crate::config::{cookies_must_be_secure, leptos_options, Settings};
+use crate::db::cluster::{ClusterOptions, PrivateCluster};
+use crate::error::render_errors;
+use crate::orgs::pages as orgs;
+use crate::seed;
+use crate::web::state::AppState;
+use crate::web::{assets, health};
+
+/// The database the private cluster serves the portal from.
+const PRIVATE_DATABASE: &str = "billing_portal";
+
+/// A connected, migrated database, and the private cluster behind it if we started one.
+pub struct Database {
+    pub pool: PgPool,
+    cluster: Option<PrivateCluster>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts the private cluster under `DATA_DIR/postgres`, then
+    /// applies migrations.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let (options, cluster) = match &settings.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url.expose()).context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                None,
+            ),
+            None => {
+                let data_dir = settings.data_dir.join("postgres");
+                let cluster = tokio::task::spawn_blocking(move || {
+                    PrivateCluster::start(&data_dir, &ClusterOptions { durable: true })
+                })
+                .await??;
+                crate::db::ensure_database(&cluster.connect_options("postgres"), PRIVATE_DATABASE)
+                    .await?;
+                (cluster.connect_options(PRIVATE_DATABASE), Some(cluster))
+            }
+        };
+        let pool = crate::db::connect(options).await?;
+        crate::db::migrate(&pool).await?;
+        Ok(Self { pool, cluster })
+    }
+
+    /// Closes the pool and stops the private cluster if we started it.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    database: Database,
+    public_url: String,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let leptos = leptos_options()?;
+        let database = Database::open(&settings).await?;
+        if settings.seeds_demo() {
+            seed::seed_demo_if_empty(&database.pool, &settings.data_dir).await?;
+        }
+
+        let listener = TcpListener::bind(settings.bind_addr(&leptos))
+            .await
+            .with_context(|| format!("listening on {}", settings.bind_addr(&leptos)))?;
+        let public_url = settings.public_url(listener.local_addr()?);
+        let secure = cookies_must_be_secure(&public_url);
+
+        let store = PostgresStore::new(database.pool.clone());
+        let sessions = SessionManagerLayer::new(store.clone())
+            .with_name("portal_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(secure)
+            .with_expiry(Expiry::OnInactivity(time::Duration::days(
+                i64::from(settings.session_days),
+            )));
+        let login_limiter = LoginLimiter::new(
+            settings.login_attempts_per_account,
+            settings.login_attempts_per_ip,
+        );
+        let state = AppState {
+            db: database.pool.clone(),
+            csrf: csrf_config(&settings, secure)?,
+            login_limiter: login_limiter.clone(),
+        };
+        let router = router(state, &leptos.output_name).layer(sessions);
+
+        let background = vec![
+            tokio::spawn(async move {
+                if let Err(e) = store
+                    .continuously_delete_expired(Duration::from_secs(3600))
+                    .await
+                {
+                    tracing::error!(error = %e, "deleting expired sessions stopped");
+                }
+            }),
+            tokio::spawn(forget_idle_limits(login_limiter)),
+        ];
+        Ok(Self {
+            listener,
+            router,
+            database,
+            public_url,
+            background,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.database.pool
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
+    /// database (stopping the private cluster last).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in self.background {
+            task.abort();
+        }
+        let closed = self.database.close().await;
+        served.context("serving HTTP")?;
+        closed
+    }
+}
+
+fn router(state: AppState, output_name: &str) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/", get(accounts::home))
+        .route("/signup", get(accounts::signup_form).post(accounts::signup))
+        .route("/login", get(accounts::login_form).post(accounts::login))
+        .route("/logout", post(accounts::logout))
+        .route("/orgs/new", get(orgs::new_form).post(orgs::create))
+        .route("/orgs/{slug}", get(orgs::show))
+        .route("/orgs/{slug}/members", post(orgs::add_member))
+        .route("/admin", get(admin::index))
+        .route("/healthz", get(health::healthz))
+        .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
+        .fallback_service(ServeDir::new(assets::public_dir()))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(render_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                // The path only: query strings can carry tokens.
+                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> {
+    let key = match &settings.secret_key {
+        Some(secret) => Key::try_from(secret.expose().as_bytes())
+            .map_err(|_| anyhow::anyhow!("SECRET_KEY must be at least 64 characters long"))?,
+        None => {
+            if settings.database_url.is_some() {
+                tracing::warn!(
+                    "SECRET_KEY is unset: using a random key, so forms opened before a restart \
+                     must be reloaded and instances behind one address will refuse each other's forms"
+                );
+            }
+            Key::generate()
+        }
+    };
+    Ok(CsrfConfig::default()
+        .with_cookie_name("portal_csrf")
+        .with_cookie_same_site(CsrfSameSite::Lax)
+        .with_http_only(true)
+        .with_secure(secure)
+        .with_lifetime(time::Duration::days(i64::from(settings.session_days)))
+        .with_key(Some(key)))
+}
+
+async fn forget_idle_limits(limiter: Arc<LoginLimiter>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        limiter.forget_idle();
+    }
+}

@@ -1,0 +1,10 @@
+//! What every page shares: application state, the layout shell, rendering Leptos views to HTML,
+//! anti-forgery checks on forms, flash messages, static assets and the health check.
+
+pub mod assets;
+pub mod context;
+pub mod csrf;
+pub mod flash;
+pub mod health;
+pub mod layout;
+pub mod state;

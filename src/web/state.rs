@@ -1,0 +1,22 @@
+//! The state every handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum_csrf::CsrfConfig;
+use sqlx::PgPool;
+
+use crate::accounts::rate_limit::LoginLimiter;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub csrf: CsrfConfig,
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl FromRef<AppState> for CsrfConfig {
+    fn from_ref(state: &AppState) -> Self {
+        state.csrf.clone()
+    }
+}

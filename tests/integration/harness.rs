@@ -1,0 +1,224 @@
+//! The test harness: one throwaway PostgreSQL cluster per test process (started from the local
+//! binaries, killed with the process), a fresh database per test, and the real server on a free
+//! port with an HTTP client that keeps cookies like a browser.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use billing_portal::config::Settings;
+use billing_portal::db::cluster::{ClusterOptions, PrivateCluster};
+use billing_portal::startup::Application;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use reqwest::{Response, StatusCode};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+static CLUSTER: OnceLock<PrivateCluster> = OnceLock::new();
+
+/// The process-wide cluster, started on first use.
+pub fn cluster() -> &'static PrivateCluster {
+    CLUSTER.get_or_init(|| {
+        let root = std::env::temp_dir().join("billing-portal-tests");
+        remove_stale_clusters(&root);
+        let dir = root.join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        PrivateCluster::start(&dir, &ClusterOptions { durable: false })
+            .expect("starting the test PostgreSQL cluster")
+    })
+}
+
+/// Clusters of earlier test processes that have exited (their postgres died with them).
+fn remove_stale_clusters(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let pid_alive = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+            .is_some_and(|pid| PathBuf::from(format!("/proc/{pid}")).exists());
+        if !pid_alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A new empty database on the test cluster; returns its connection options and URL.
+pub async fn fresh_database() -> (PgConnectOptions, String) {
+    let cluster = cluster();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&cluster.connect_options("postgres"))
+        .await
+        .expect("connecting to the test cluster");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("creating a test database");
+    admin.close().await.ok();
+    let socket = cluster.data_dir().join("socket");
+    let url = format!(
+        "postgres://postgres@localhost:5432/{name}?host={}",
+        socket.display()
+    );
+    (cluster.connect_options(&name), url)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub database_url: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the real server on a fresh database, after `adjust` has changed the settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let (_, database_url) = fresh_database().await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::local(Some(database_url.clone()), data_dir.path().into());
+        adjust(&mut settings);
+        let app = Application::build(settings).await.expect("building the app");
+        let base = format!("http://{}", app.local_addr().expect("bound"));
+        let pool = app.pool().clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        Self {
+            base,
+            client: browser(),
+            pool,
+            database_url,
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A second, independent browser (its own cookies) against the same server.
+    pub fn another_browser(&self) -> reqwest::Client {
+        browser()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// Loads `form_page` to get an anti-forgery token (and cookie), then posts `fields` with it to
+    /// `action`, as a browser submitting the form would.
+    pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        self.submit_with(&self.client, form_page, action, fields).await
+    }
+
+    pub async fn submit_with(
+        &self,
+        client: &reqwest::Client,
+        form_page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let page = self.get_with(client, form_page).await.text().await.expect("body");
+        let token = authenticity_token(&page);
+        let mut form: Vec<(&str, &str)> = vec![("authenticity_token", &token)];
+        form.extend_from_slice(fields);
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn sign_up(&self, email: &str, password: &str, org: &str) -> Response {
+        let response = self
+            .submit(
+                "/signup",
+                "/signup",
+                &[("email", email), ("password", password), ("org_name", org)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "signup redirects");
+        response
+    }
+
+    pub async fn log_in_with(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> Response {
+        self.submit_with(
+            client,
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> Response {
+        self.log_in_with(&self.client, email, password).await
+    }
+
+    pub async fn log_out(&self) -> Response {
+        // Any signed-in page carries the log-out form; the start page redirects to one.
+        self.submit("/orgs/new", "/logout", &[]).await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count query")
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The value of the hidden anti-forgery field in a page.
+pub fn authenticity_token(html: &str) -> String {
+    let marker = "name=\"authenticity_token\" value=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no anti-forgery field in page:\n{html}"))
+        + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The `Set-Cookie` header that sets cookie `name`.
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+pub const PASSWORD: &str = "correct horse battery";

@@ -1,0 +1,7 @@
+//! Integration tests: the real server over real HTTP against a real PostgreSQL.
+
+mod harness;
+
+mod accounts;
+mod orgs_and_admin;
+mod platform;

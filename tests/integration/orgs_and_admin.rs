@@ -1,0 +1,196 @@
+//! Organizations seen through memberships, switching between them, adding members, and the
+//! platform admin pages.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+
+use crate::harness::{location, TestApp, PASSWORD};
+
+#[tokio::test]
+async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", PASSWORD, "Org A").await;
+    let bob = app.another_browser();
+    let response = app
+        .submit_with(
+            &bob,
+            "/signup",
+            "/signup",
+            &[("email", "bob@example.com"), ("password", PASSWORD), ("org_name", "Org B")],
+        )
+        .await;
+    assert_eq!(location(&response), "/orgs/org-b");
+
+    // Ada sees her org, and Org B exactly as if it did not exist.
+    assert_eq!(app.get("/orgs/org-a").await.status(), StatusCode::OK);
+    let theirs = app.get("/orgs/org-b").await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let html = theirs.text().await.expect("body");
+    assert!(!html.contains("bob@example.com"));
+    assert_eq!(app.get("/orgs/no-such-org").await.status(), StatusCode::NOT_FOUND);
+
+    // Nor can she change it.
+    let response = app
+        .submit("/orgs/org-a", "/orgs/org-b/members", &[("email", "ada@example.com"), ("role", "owner")])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.count("SELECT count(*) FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE o.slug = 'org-b'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_user_can_create_and_switch_between_organizations() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let response = app.submit("/orgs/new", "/orgs/new", &[("name", "Acme")]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // The name is taken as a slug, so the second one gets a suffix.
+    let second = location(&response);
+    assert!(second.starts_with("/orgs/acme-") && second.len() == "/orgs/acme-".len() + 6, "{second}");
+
+    let html = app.get(&second).await.text().await.expect("body");
+    assert!(html.contains("Acme is ready."));
+    // The switcher lists both, the current one marked.
+    assert_eq!(html.matches("<li><a href=\"/orgs/acme").count(), 2);
+    assert!(html.contains(&format!("<a href=\"{second}\" aria-current=\"page\">")));
+
+    // The start page now leads to the organization looked at last.
+    assert_eq!(location(&app.get("/").await), second);
+    app.get("/orgs/acme").await;
+    assert_eq!(location(&app.get("/").await), "/orgs/acme");
+}
+
+#[tokio::test]
+async fn an_overlong_organization_name_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let response = app
+        .submit("/orgs/new", "/orgs/new", &[("name", &"n".repeat(101))])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.expect("body").contains("at most 100 characters"));
+    assert_eq!(app.count("SELECT count(*) FROM organizations").await, 1);
+}
+
+#[tokio::test]
+async fn names_are_escaped_in_pages() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", PASSWORD, "<script>alert(1)</script>").await;
+    let html = app.get("/").await;
+    let target = location(&html);
+    let page = app.get(&target).await.text().await.expect("body");
+    assert!(!page.contains("<script>alert(1)</script>"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+#[tokio::test]
+async fn owners_add_existing_accounts_and_members_cannot() {
+    let app = TestApp::spawn().await;
+    let bob = app.another_browser();
+    app.submit_with(
+        &bob,
+        "/signup",
+        "/signup",
+        &[("email", "bob@example.com"), ("password", PASSWORD), ("org_name", "Bob's")],
+    )
+    .await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+
+    let unknown = app
+        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "carol@example.com"), ("role", "member")])
+        .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.text().await.expect("body").contains("Ask them to sign up first"));
+
+    let bad_role = app
+        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "root")])
+        .await;
+    assert_eq!(bad_role.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let added = app
+        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "member")])
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let html = app.get("/orgs/acme").await.text().await.expect("body");
+    assert!(html.contains("bob@example.com joined as member."));
+
+    let again = app
+        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "admin")])
+        .await;
+    assert!(again.text().await.expect("body").contains("already a member"));
+
+    // Bob now sees Acme, as a member, without the form to add people, and is refused if he posts.
+    let page = app.get_with(&bob, "/orgs/acme").await.text().await.expect("body");
+    assert!(page.contains("<strong>member</strong>"));
+    assert!(!page.contains("Add a member"));
+    let refused = app
+        .submit_with(&bob, "/orgs/acme", "/orgs/acme/members", &[("email", "ada@example.com"), ("role", "member")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM memberships").await, 3);
+}
+
+#[tokio::test]
+async fn admin_pages_are_refused_to_everyone_but_platform_admins() {
+    let app = TestApp::spawn().await;
+    let anonymous = app.get("/admin").await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&anonymous), "/login?next=/admin");
+
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let refused = app.get("/admin").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!app.get("/orgs/acme").await.text().await.expect("body").contains("href=\"/admin\""));
+
+    // The operator grants the flag from the command line.
+    let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+        .args(["create-admin", "ADA@example.com"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("DATA_DIR", app.data_dir.path())
+        .output()
+        .expect("running create-admin");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is now a platform admin"));
+
+    let page = app.get("/admin").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("body");
+    assert!(html.contains("<code>acme</code>"));
+    assert!(html.contains("ada@example.com"));
+}
+
+#[tokio::test]
+async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
+    let app = TestApp::spawn().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+        .args(["create-admin", "ops@example.com"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("DATA_DIR", app.data_dir.path())
+        .output()
+        .expect("running create-admin");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let password = stdout
+        .split("password: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("printed password")
+        .to_owned();
+    let response = app.log_in("ops@example.com", &password).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // No organization yet: the start page offers to create one; the admin page is open.
+    assert_eq!(location(&app.get("/").await), "/orgs/new");
+    assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+        .args(["create-admin", "not-an-email"])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .expect("running create-admin");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
+}

@@ -1,0 +1,149 @@
+//! Start-up and operations: health checks, migrations under concurrency, the private PostgreSQL,
+//! the demo seed, static assets and error pages.
+
+use std::process::Command;
+
+use billing_portal::config::Settings;
+use billing_portal::seed;
+use billing_portal::startup::Database;
+use reqwest::StatusCode;
+
+use crate::harness::{fresh_database, location, TestApp};
+
+#[tokio::test]
+async fn healthz_is_200_with_the_database_and_503_without() {
+    let app = TestApp::spawn().await;
+    let ok = app.get("/healthz").await;
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    // Cut the server off from its database.
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .expect("name");
+    let admin = sqlx::PgPool::connect_with(crate::harness::cluster().connect_options("postgres"))
+        .await
+        .expect("admin");
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .expect("alter");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .expect("terminate");
+    let down = app.get("/healthz").await;
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        down.json::<serde_json::Value>().await.expect("json")["database"],
+        "unreachable"
+    );
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once_and_both_start() {
+    let (_, url) = fresh_database().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = Settings::local(Some(url), dir.path().into());
+    let (a, b) = tokio::join!(Database::open(&settings), Database::open(&settings));
+    let (a, b) = (a.expect("first instance"), b.expect("second instance"));
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&a.pool)
+        .await
+        .expect("count");
+    assert_eq!(applied, billing_portal::db::MIGRATOR.iter().count() as i64);
+    a.close().await.expect("close");
+    b.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn the_demo_seed_creates_working_logins_once() {
+    let app = TestApp::spawn_with(|s| s.seed_demo = Some(true)).await;
+    let logins = std::fs::read_to_string(seed::logins_file(app.data_dir.path())).expect("logins file");
+    let password_of = |email: &str| {
+        logins
+            .lines()
+            .find(|l| l.contains(email))
+            .and_then(|l| l.rsplit(" / ").next())
+            .expect("login line")
+            .to_owned()
+    };
+    let response = app.log_in(seed::DEMO_OWNER, &password_of(seed::DEMO_OWNER)).await;
+    assert_eq!(location(&response), "/");
+    assert_eq!(location(&app.get("/").await), "/orgs/demo-company");
+    let other = app.another_browser();
+    app.log_in_with(&other, seed::DEMO_ADMIN, &password_of(seed::DEMO_ADMIN)).await;
+    assert_eq!(app.get_with(&other, "/admin").await.status(), StatusCode::OK);
+
+    // Seeding again finds users and changes nothing.
+    assert!(!seed::seed_demo_if_empty(&app.pool, app.data_dir.path()).await.expect("seed"));
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_404_page_and_assets_are_served() {
+    let app = TestApp::spawn().await;
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.text().await.expect("body").contains("We could not find that page."));
+    let css = app.get("/pkg/billing-portal.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(css.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/css"));
+    assert_eq!(app.get("/favicon.svg").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_malformed_form_body_is_a_clear_400() {
+    let app = TestApp::spawn().await;
+    app.get("/signup").await;
+    let response = app
+        .client
+        .post(app.url("/signup"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.expect("body").contains("Content-Type"));
+}
+
+#[test]
+fn without_postgresql_binaries_start_up_says_how_to_fix_it() {
+    let empty = tempfile::tempdir().expect("dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+        .arg("migrate")
+        .env_remove("DATABASE_URL")
+        .env("PG_BIN_DIR", empty.path())
+        .env("DATA_DIR", empty.path().join("data"))
+        .output()
+        .expect("running migrate");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("No PostgreSQL server binaries found"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn without_database_url_it_runs_its_own_postgresql_and_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("PG_BIN_DIR")
+            .env("DATA_DIR", dir.path())
+            .output()
+            .expect("running the binary")
+    };
+    let created = run(&["create-admin", "ops@example.com"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(dir.path().join("postgres/PG_VERSION").exists());
+    // A second run finds the same cluster with the account in it, and PostgreSQL was stopped in
+    // between (otherwise this run would have connected to it rather than started it).
+    let again = run(&["create-admin", "ops@example.com"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("is now a platform admin"));
+    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "PostgreSQL stopped cleanly");
+}
