@@ -11,7 +11,11 @@ use crate::seed;
 use crate::startup::{Application, Database};
 
 #[derive(Debug, Parser)]
-#[command(name = "billing-portal", version, about = "A self-hosted billing portal")]
+#[command(
+    name = "billing-portal",
+    version,
+    about = "A self-hosted billing portal"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

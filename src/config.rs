@@ -78,11 +78,21 @@ pub struct Settings {
     pub seed_demo: Option<bool>,
 
     /// Login attempts allowed per account per minute.
-    #[arg(long, global = true, env = "LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 5)]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGIN_ATTEMPTS_PER_ACCOUNT",
+        default_value_t = 5
+    )]
     pub login_attempts_per_account: u32,
 
     /// Login attempts allowed per client IP address per minute.
-    #[arg(long, global = true, env = "LOGIN_ATTEMPTS_PER_IP", default_value_t = 20)]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGIN_ATTEMPTS_PER_IP",
+        default_value_t = 20
+    )]
     pub login_attempts_per_ip: u32,
 
     /// Days a session lasts without activity.

@@ -88,7 +88,9 @@ impl AppError {
                     retry_after.as_secs().max(1)
                 ),
             ),
-            AppError::BadRequest(message) => (StatusCode::BAD_REQUEST, "bad_request", message.clone()),
+            AppError::BadRequest(message) => {
+                (StatusCode::BAD_REQUEST, "bad_request", message.clone())
+            }
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

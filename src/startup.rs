@@ -50,7 +50,8 @@ impl Database {
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         let (options, cluster) = match &settings.database_url {
             Some(url) => (
-                PgConnectOptions::from_str(url.expose()).context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                PgConnectOptions::from_str(url.expose())
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
                 None,
             ),
             None => {
@@ -108,9 +109,9 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(secure)
-            .with_expiry(Expiry::OnInactivity(time::Duration::days(
-                i64::from(settings.session_days),
-            )));
+            .with_expiry(Expiry::OnInactivity(time::Duration::days(i64::from(
+                settings.session_days,
+            ))));
         let login_limiter = LoginLimiter::new(
             settings.login_attempts_per_account,
             settings.login_attempts_per_ip,
@@ -156,7 +157,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
     /// database (stopping the private cluster last).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

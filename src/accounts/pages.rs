@@ -203,20 +203,36 @@ pub async fn login(
         password,
         next,
     } = form.fields;
-    let next = if is_local_path(&next) { next } else { String::new() };
+    let next = if is_local_path(&next) {
+        next
+    } else {
+        String::new()
+    };
     let email = match Email::parse(&typed_email) {
         Ok(email) => email,
         Err(e) => {
-            return render_login_again(visitor, StatusCode::UNPROCESSABLE_ENTITY, typed_email, next, e.to_string()).await;
+            return render_login_again(
+                visitor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                typed_email,
+                next,
+                e.to_string(),
+            )
+            .await;
         }
     };
     if let Err(throttled) = state.login_limiter.check(peer.ip(), &email.normalized()) {
         tracing::warn!(ip = %peer.ip(), "login throttled");
         let seconds = throttled.retry_after.as_secs().max(1);
         let text = format!("Too many login attempts. Try again in {seconds} seconds.");
-        let mut response =
-            render_login_again(visitor, StatusCode::TOO_MANY_REQUESTS, typed_email, next, text)
-                .await?;
+        let mut response = render_login_again(
+            visitor,
+            StatusCode::TOO_MANY_REQUESTS,
+            typed_email,
+            next,
+            text,
+        )
+        .await?;
         if let Ok(value) = seconds.to_string().parse() {
             response
                 .headers_mut()
@@ -242,7 +258,11 @@ pub async fn login(
     };
     session::sign_in(&visitor.session, user_id).await?;
     tracing::info!(%user_id, "logged in");
-    let target = if next.is_empty() { "/".to_owned() } else { next };
+    let target = if next.is_empty() {
+        "/".to_owned()
+    } else {
+        next
+    };
     Ok(Redirect::to(&target).into_response())
 }
 

@@ -27,8 +27,8 @@ pub async fn verify(candidate: &str, stored: Option<String>) -> anyhow::Result<b
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
-        let parsed =
-            PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         let matches = Argon2::default()
             .verify_password(candidate.as_bytes(), &parsed)
             .is_ok();

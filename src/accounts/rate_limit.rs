@@ -23,7 +23,8 @@ pub struct Throttled {
 impl LoginLimiter {
     /// `per_account` and `per_ip` attempts per minute, each allowed as one burst.
     pub fn new(per_account: u32, per_ip: u32) -> Arc<Self> {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
         Arc::new(Self {
             per_account: RateLimiter::keyed(quota(per_account)),
             per_ip: RateLimiter::keyed(quota(per_ip)),

@@ -16,7 +16,12 @@ pub async fn index(State(state): State<AppState>, signed_in: SignedIn) -> Result
     }
     let orgs = repo::overview(&state.db).await?;
     signed_in
-        .page(StatusCode::OK, "Admin · Organizations", None, overview_view(orgs))
+        .page(
+            StatusCode::OK,
+            "Admin · Organizations",
+            None,
+            overview_view(orgs),
+        )
         .await
 }
 

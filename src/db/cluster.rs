@@ -57,8 +57,7 @@ impl PrivateCluster {
     /// until it accepts connections.
     pub fn start(data_dir: &Path, options: &ClusterOptions) -> anyhow::Result<Self> {
         let binaries = Binaries::locate()?;
-        fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
+        fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let data_dir = data_dir
             .canonicalize()
             .with_context(|| format!("resolving {}", data_dir.display()))?;
@@ -77,7 +76,8 @@ impl PrivateCluster {
         fs::create_dir_all(&socket_dir)?;
         binaries.hand_over(&socket_dir)?;
         let log_path = data_dir.join("server.log");
-        let (pid, exited) = binaries.spawn_postmaster(&data_dir, &socket_dir, &log_path, options)?;
+        let (pid, exited) =
+            binaries.spawn_postmaster(&data_dir, &socket_dir, &log_path, options)?;
         let postmaster = Postmaster {
             pid,
             exited: Mutex::new(exited),
@@ -236,10 +236,14 @@ impl Binaries {
 
     fn initdb(&self, data_dir: &Path, options: &ClusterOptions) -> anyhow::Result<()> {
         let mut command = self.command("initdb");
-        command
-            .arg("-D")
-            .arg(data_dir)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"]);
+        command.arg("-D").arg(data_dir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
         if !options.durable {
             command.arg("--no-sync");
         }
@@ -341,7 +345,7 @@ fn find_bin_dir() -> Option<PathBuf> {
             Some((version, entry.path().join("bin")))
         })
         .collect();
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     on_path
         .into_iter()
         .chain(versioned.into_iter().map(|(_, dir)| dir))

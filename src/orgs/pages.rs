@@ -28,7 +28,14 @@ pub async fn show(
 ) -> Result<Page, AppError> {
     let membership = membership(&signed_in, &slug)?;
     session::remember_org(&signed_in.session, membership.org.id).await?;
-    render_org(&state, signed_in, membership, AddMemberState::default(), StatusCode::OK).await
+    render_org(
+        &state,
+        signed_in,
+        membership,
+        AddMemberState::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,7 +84,11 @@ pub async fn add_member(
             ))),
             Some(user) => {
                 if repo::add_member(&state.db, membership.org.id, user.id, role).await? {
-                    Ok(format!("{} joined as {}.", user.email, role.label().to_lowercase()))
+                    Ok(format!(
+                        "{} joined as {}.",
+                        user.email,
+                        role.label().to_lowercase()
+                    ))
                 } else {
                     Err(refuse(format!("{} is already a member.", user.email)))
                 }
@@ -134,7 +145,10 @@ fn org_view(
     let Membership { org, role } = membership;
     let manage = role.can_manage().then(|| {
         let action = format!("/orgs/{}/members", org.slug);
-        let grantable: Vec<Role> = Role::ALL.into_iter().filter(|r| role.can_grant(*r)).collect();
+        let grantable: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| role.can_grant(*r))
+            .collect();
         let selected = add_member.role.unwrap_or(Role::Member);
         view! {
             <section class="card" aria-labelledby="add-member-heading">
@@ -197,7 +211,12 @@ pub struct NewOrgFields {
 pub async fn new_form(signed_in: SignedIn) -> Result<Page, AppError> {
     let token = signed_in.authenticity_token()?;
     signed_in
-        .page(StatusCode::OK, "New organization", None, new_org_view(token, String::new(), None))
+        .page(
+            StatusCode::OK,
+            "New organization",
+            None,
+            new_org_view(token, String::new(), None),
+        )
         .await
 }
 
@@ -213,7 +232,12 @@ pub async fn create(
             let token = signed_in.authenticity_token()?;
             let body = new_org_view(token, form.fields.name, Some(e.to_string()));
             return Ok(signed_in
-                .page(StatusCode::UNPROCESSABLE_ENTITY, "New organization", None, body)
+                .page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "New organization",
+                    None,
+                    body,
+                )
                 .await?
                 .into_response());
         }
@@ -223,7 +247,11 @@ pub async fn create(
     repo::add_member(&mut *tx, org.id, signed_in.user.id, Role::Owner).await?;
     tx.commit().await?;
     session::remember_org(&signed_in.session, org.id).await?;
-    flash::set(&signed_in.session, Flash::notice(format!("{} is ready.", org.name))).await?;
+    flash::set(
+        &signed_in.session,
+        Flash::notice(format!("{} is ready.", org.name)),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/orgs/{}", org.slug)).into_response())
 }
 

@@ -161,9 +161,7 @@ pub async fn members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<
             Ok(Member {
                 user_id,
                 email,
-                role: role
-                    .parse()
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 joined_at,
             })
         })

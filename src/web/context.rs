@@ -74,7 +74,8 @@ impl Visitor {
     ) -> Result<Page, AppError> {
         let flash = flash::take(&self.session).await?;
         let title = title.to_owned();
-        let html = render_document(view! { <Shell title=title nav=None flash=flash>{body}</Shell> });
+        let html =
+            render_document(view! { <Shell title=title nav=None flash=flash>{body}</Shell> });
         Ok(Page {
             status,
             csrf: Some(self.csrf),

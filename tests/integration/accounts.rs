@@ -7,7 +7,9 @@ use crate::harness::{location, set_cookie, TestApp, PASSWORD};
 #[tokio::test]
 async fn signup_creates_user_org_and_owner_membership_and_signs_in() {
     let app = TestApp::spawn().await;
-    let response = app.sign_up("Ada@Example.com", PASSWORD, "Analytical Engines").await;
+    let response = app
+        .sign_up("Ada@Example.com", PASSWORD, "Analytical Engines")
+        .await;
     assert_eq!(location(&response), "/orgs/analytical-engines");
 
     let page = app.get("/orgs/analytical-engines").await;
@@ -31,7 +33,10 @@ async fn signup_creates_user_org_and_owner_membership_and_signs_in() {
         .fetch_one(&app.pool)
         .await
         .expect("user");
-    assert!(hash.starts_with("$argon2id$"), "password stored as argon2id");
+    assert!(
+        hash.starts_with("$argon2id$"),
+        "password stored as argon2id"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +79,11 @@ async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site() {
         .submit(
             "/login?next=/orgs/acme",
             "/login",
-            &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/orgs/acme")],
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/orgs/acme"),
+            ],
         )
         .await;
     assert_eq!(location(&response), "/orgs/acme");
@@ -83,7 +92,11 @@ async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site() {
         .submit(
             "/login",
             "/login",
-            &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "//evil.example")],
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example"),
+            ],
         )
         .await;
     assert_eq!(location(&response), "/");
@@ -120,7 +133,10 @@ async fn login_rotates_the_session_id_and_sets_safe_cookies() {
     assert_ne!(id(&anonymous), id(&after), "session id changes at login");
     assert!(after.contains("HttpOnly"));
     assert!(after.contains("SameSite=Lax"));
-    assert!(!after.contains("Secure"), "plain HTTP on loopback is local development");
+    assert!(
+        !after.contains("Secure"),
+        "plain HTTP on loopback is local development"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +157,11 @@ async fn duplicate_email_is_refused_whatever_its_case() {
             &other,
             "/signup",
             "/signup",
-            &[("email", "ADA@example.com"), ("password", PASSWORD), ("org_name", "Second")],
+            &[
+                ("email", "ADA@example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Second"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -157,10 +177,25 @@ async fn bad_signup_input_gets_a_message_per_field_and_writes_nothing() {
     let long_name = "x".repeat(101);
     let cases: [(&str, &str, &str, &str); 5] = [
         ("", PASSWORD, "Acme", "Enter your email address."),
-        ("not-an-email", PASSWORD, "Acme", "is not a valid email address."),
+        (
+            "not-an-email",
+            PASSWORD,
+            "Acme",
+            "is not a valid email address.",
+        ),
         ("ada@example.com", "short", "Acme", "at least 10 characters"),
-        ("ada@example.com", PASSWORD, &long_name, "too long (at most 100 characters)"),
-        ("ada@example.com", PASSWORD, "   ", "Enter an organization name."),
+        (
+            "ada@example.com",
+            PASSWORD,
+            &long_name,
+            "too long (at most 100 characters)",
+        ),
+        (
+            "ada@example.com",
+            PASSWORD,
+            "   ",
+            "Enter an organization name.",
+        ),
     ];
     for (email, password, org, message) in cases {
         let response = app
@@ -170,11 +205,18 @@ async fn bad_signup_input_gets_a_message_per_field_and_writes_nothing() {
                 &[("email", email), ("password", password), ("org_name", org)],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{message}"
+        );
         let html = response.text().await.expect("body");
         assert!(html.contains(message), "expected {message:?} in the page");
         assert!(html.contains("aria-invalid=\"true\""));
-        assert!(!html.contains(PASSWORD), "the password is never echoed back");
+        assert!(
+            !html.contains(PASSWORD),
+            "the password is never echoed back"
+        );
     }
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 0);
@@ -197,7 +239,11 @@ async fn a_forged_or_missing_anti_forgery_token_is_refused_and_writes_nothing() 
         .await
         .expect("POST");
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    assert!(forged.text().await.expect("body").contains("This form has expired"));
+    assert!(forged
+        .text()
+        .await
+        .expect("body")
+        .contains("This form has expired"));
 
     // A request from another site carries no cookie of ours at all.
     let cross_site = app
@@ -220,7 +266,11 @@ async fn a_forged_or_missing_anti_forgery_token_is_refused_and_writes_nothing() 
         .await
         .expect("POST");
     assert_eq!(forged_logout.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/orgs/acme").await.status(), StatusCode::OK, "still signed in");
+    assert_eq!(
+        app.get("/orgs/acme").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
 }
 
 #[tokio::test]

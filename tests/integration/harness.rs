@@ -84,7 +84,9 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::local(Some(database_url.clone()), data_dir.path().into());
         adjust(&mut settings);
-        let app = Application::build(settings).await.expect("building the app");
+        let app = Application::build(settings)
+            .await
+            .expect("building the app");
         let base = format!("http://{}", app.local_addr().expect("bound"));
         let pool = app.pool().clone();
         tokio::spawn(app.run_until(std::future::pending()));
@@ -117,7 +119,8 @@ impl TestApp {
     /// Loads `form_page` to get an anti-forgery token (and cookie), then posts `fields` with it to
     /// `action`, as a browser submitting the form would.
     pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-        self.submit_with(&self.client, form_page, action, fields).await
+        self.submit_with(&self.client, form_page, action, fields)
+            .await
     }
 
     pub async fn submit_with(
@@ -127,7 +130,12 @@ impl TestApp {
         action: &str,
         fields: &[(&str, &str)],
     ) -> Response {
-        let page = self.get_with(client, form_page).await.text().await.expect("body");
+        let page = self
+            .get_with(client, form_page)
+            .await
+            .text()
+            .await
+            .expect("body");
         let token = authenticity_token(&page);
         let mut form: Vec<(&str, &str)> = vec![("authenticity_token", &token)];
         form.extend_from_slice(fields);

@@ -17,7 +17,11 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
             &bob,
             "/signup",
             "/signup",
-            &[("email", "bob@example.com"), ("password", PASSWORD), ("org_name", "Org B")],
+            &[
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Org B"),
+            ],
         )
         .await;
     assert_eq!(location(&response), "/orgs/org-b");
@@ -28,11 +32,18 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
     let html = theirs.text().await.expect("body");
     assert!(!html.contains("bob@example.com"));
-    assert_eq!(app.get("/orgs/no-such-org").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/orgs/no-such-org").await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // Nor can she change it.
     let response = app
-        .submit("/orgs/org-a", "/orgs/org-b/members", &[("email", "ada@example.com"), ("role", "owner")])
+        .submit(
+            "/orgs/org-a",
+            "/orgs/org-b/members",
+            &[("email", "ada@example.com"), ("role", "owner")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(
@@ -46,11 +57,16 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
 async fn a_user_can_create_and_switch_between_organizations() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
-    let response = app.submit("/orgs/new", "/orgs/new", &[("name", "Acme")]).await;
+    let response = app
+        .submit("/orgs/new", "/orgs/new", &[("name", "Acme")])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     // The name is taken as a slug, so the second one gets a suffix.
     let second = location(&response);
-    assert!(second.starts_with("/orgs/acme-") && second.len() == "/orgs/acme-".len() + 6, "{second}");
+    assert!(
+        second.starts_with("/orgs/acme-") && second.len() == "/orgs/acme-".len() + 6,
+        "{second}"
+    );
 
     let html = app.get(&second).await.text().await.expect("body");
     assert!(html.contains("Acme is ready."));
@@ -72,14 +88,19 @@ async fn an_overlong_organization_name_is_refused_and_writes_nothing() {
         .submit("/orgs/new", "/orgs/new", &[("name", &"n".repeat(101))])
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response.text().await.expect("body").contains("at most 100 characters"));
+    assert!(response
+        .text()
+        .await
+        .expect("body")
+        .contains("at most 100 characters"));
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 1);
 }
 
 #[tokio::test]
 async fn names_are_escaped_in_pages() {
     let app = TestApp::spawn().await;
-    app.sign_up("ada@example.com", PASSWORD, "<script>alert(1)</script>").await;
+    app.sign_up("ada@example.com", PASSWORD, "<script>alert(1)</script>")
+        .await;
     let html = app.get("/").await;
     let target = location(&html);
     let page = app.get(&target).await.text().await.expect("body");
@@ -95,40 +116,78 @@ async fn owners_add_existing_accounts_and_members_cannot() {
         &bob,
         "/signup",
         "/signup",
-        &[("email", "bob@example.com"), ("password", PASSWORD), ("org_name", "Bob's")],
+        &[
+            ("email", "bob@example.com"),
+            ("password", PASSWORD),
+            ("org_name", "Bob's"),
+        ],
     )
     .await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
 
     let unknown = app
-        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "carol@example.com"), ("role", "member")])
+        .submit(
+            "/orgs/acme",
+            "/orgs/acme/members",
+            &[("email", "carol@example.com"), ("role", "member")],
+        )
         .await;
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(unknown.text().await.expect("body").contains("Ask them to sign up first"));
+    assert!(unknown
+        .text()
+        .await
+        .expect("body")
+        .contains("Ask them to sign up first"));
 
     let bad_role = app
-        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "root")])
+        .submit(
+            "/orgs/acme",
+            "/orgs/acme/members",
+            &[("email", "bob@example.com"), ("role", "root")],
+        )
         .await;
     assert_eq!(bad_role.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let added = app
-        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "member")])
+        .submit(
+            "/orgs/acme",
+            "/orgs/acme/members",
+            &[("email", "bob@example.com"), ("role", "member")],
+        )
         .await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     let html = app.get("/orgs/acme").await.text().await.expect("body");
     assert!(html.contains("bob@example.com joined as member."));
 
     let again = app
-        .submit("/orgs/acme", "/orgs/acme/members", &[("email", "bob@example.com"), ("role", "admin")])
+        .submit(
+            "/orgs/acme",
+            "/orgs/acme/members",
+            &[("email", "bob@example.com"), ("role", "admin")],
+        )
         .await;
-    assert!(again.text().await.expect("body").contains("already a member"));
+    assert!(again
+        .text()
+        .await
+        .expect("body")
+        .contains("already a member"));
 
     // Bob now sees Acme, as a member, without the form to add people, and is refused if he posts.
-    let page = app.get_with(&bob, "/orgs/acme").await.text().await.expect("body");
+    let page = app
+        .get_with(&bob, "/orgs/acme")
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(page.contains("<strong>member</strong>"));
     assert!(!page.contains("Add a member"));
     let refused = app
-        .submit_with(&bob, "/orgs/acme", "/orgs/acme/members", &[("email", "ada@example.com"), ("role", "member")])
+        .submit_with(
+            &bob,
+            "/orgs/acme",
+            "/orgs/acme/members",
+            &[("email", "ada@example.com"), ("role", "member")],
+        )
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM memberships").await, 3);
@@ -144,7 +203,13 @@ async fn admin_pages_are_refused_to_everyone_but_platform_admins() {
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let refused = app.get("/admin").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert!(!app.get("/orgs/acme").await.text().await.expect("body").contains("href=\"/admin\""));
+    assert!(!app
+        .get("/orgs/acme")
+        .await
+        .text()
+        .await
+        .expect("body")
+        .contains("href=\"/admin\""));
 
     // The operator grants the flag from the command line.
     let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
@@ -153,7 +218,11 @@ async fn admin_pages_are_refused_to_everyone_but_platform_admins() {
         .env("DATA_DIR", app.data_dir.path())
         .output()
         .expect("running create-admin");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("is now a platform admin"));
 
     let page = app.get("/admin").await;
@@ -172,7 +241,11 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
         .env("DATA_DIR", app.data_dir.path())
         .output()
         .expect("running create-admin");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let password = stdout
         .split("password: ")

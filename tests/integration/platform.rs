@@ -24,10 +24,12 @@ async fn healthz_is_200_with_the_database_and_503_without() {
     let admin = sqlx::PgPool::connect_with(crate::harness::cluster().connect_options("postgres"))
         .await
         .expect("admin");
-    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"))
-        .execute(&admin)
-        .await
-        .expect("alter");
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .execute(&admin)
+    .await
+    .expect("alter");
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(&name)
         .execute(&admin)
@@ -60,7 +62,8 @@ async fn instances_starting_together_migrate_once_and_both_start() {
 #[tokio::test]
 async fn the_demo_seed_creates_working_logins_once() {
     let app = TestApp::spawn_with(|s| s.seed_demo = Some(true)).await;
-    let logins = std::fs::read_to_string(seed::logins_file(app.data_dir.path())).expect("logins file");
+    let logins =
+        std::fs::read_to_string(seed::logins_file(app.data_dir.path())).expect("logins file");
     let password_of = |email: &str| {
         logins
             .lines()
@@ -69,15 +72,23 @@ async fn the_demo_seed_creates_working_logins_once() {
             .expect("login line")
             .to_owned()
     };
-    let response = app.log_in(seed::DEMO_OWNER, &password_of(seed::DEMO_OWNER)).await;
+    let response = app
+        .log_in(seed::DEMO_OWNER, &password_of(seed::DEMO_OWNER))
+        .await;
     assert_eq!(location(&response), "/");
     assert_eq!(location(&app.get("/").await), "/orgs/demo-company");
     let other = app.another_browser();
-    app.log_in_with(&other, seed::DEMO_ADMIN, &password_of(seed::DEMO_ADMIN)).await;
-    assert_eq!(app.get_with(&other, "/admin").await.status(), StatusCode::OK);
+    app.log_in_with(&other, seed::DEMO_ADMIN, &password_of(seed::DEMO_ADMIN))
+        .await;
+    assert_eq!(
+        app.get_with(&other, "/admin").await.status(),
+        StatusCode::OK
+    );
 
     // Seeding again finds users and changes nothing.
-    assert!(!seed::seed_demo_if_empty(&app.pool, app.data_dir.path()).await.expect("seed"));
+    assert!(!seed::seed_demo_if_empty(&app.pool, app.data_dir.path())
+        .await
+        .expect("seed"));
     assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
 }
 
@@ -86,10 +97,17 @@ async fn unknown_pages_get_a_404_page_and_assets_are_served() {
     let app = TestApp::spawn().await;
     let missing = app.get("/no/such/page").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert!(missing.text().await.expect("body").contains("We could not find that page."));
+    assert!(missing
+        .text()
+        .await
+        .expect("body")
+        .contains("We could not find that page."));
     let css = app.get("/pkg/billing-portal.css").await;
     assert_eq!(css.status(), StatusCode::OK);
-    assert!(css.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/css"));
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("text/css"));
     assert_eq!(app.get("/favicon.svg").await.status(), StatusCode::OK);
 }
 
@@ -106,7 +124,11 @@ async fn a_malformed_form_body_is_a_clear_400() {
         .await
         .expect("POST");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.expect("body").contains("Content-Type"));
+    assert!(response
+        .text()
+        .await
+        .expect("body")
+        .contains("Content-Type"));
 }
 
 #[test]
@@ -121,7 +143,10 @@ fn without_postgresql_binaries_start_up_says_how_to_fix_it() {
         .expect("running migrate");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("No PostgreSQL server binaries found"), "{stderr}");
+    assert!(
+        stderr.contains("No PostgreSQL server binaries found"),
+        "{stderr}"
+    );
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
 
@@ -138,12 +163,23 @@ fn without_database_url_it_runs_its_own_postgresql_and_keeps_the_data() {
             .expect("running the binary")
     };
     let created = run(&["create-admin", "ops@example.com"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     assert!(dir.path().join("postgres/PG_VERSION").exists());
     // A second run finds the same cluster with the account in it, and PostgreSQL was stopped in
     // between (otherwise this run would have connected to it rather than started it).
     let again = run(&["create-admin", "ops@example.com"]);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert!(String::from_utf8_lossy(&again.stdout).contains("is now a platform admin"));
-    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "PostgreSQL stopped cleanly");
+    assert!(
+        !dir.path().join("postgres/postmaster.pid").exists(),
+        "PostgreSQL stopped cleanly"
+    );
 }
