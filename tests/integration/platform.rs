@@ -183,3 +183,13 @@ fn without_database_url_it_runs_its_own_postgresql_and_keeps_the_data() {
         "PostgreSQL stopped cleanly"
     );
 }
+
+#[tokio::test]
+async fn errors_under_api_are_json_with_a_code() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/v1/no-such-endpoint").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = response.json().await.expect("json body");
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
