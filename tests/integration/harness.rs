@@ -183,6 +183,27 @@ impl TestApp {
         self.submit("/orgs/new", "/logout", &[]).await
     }
 
+    /// Runs the binary's command line against this app's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_billing-portal"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATA_DIR", self.data_dir.path())
+            .output()
+            .expect("running the command line")
+    }
+
+    /// Runs the command line, asserts it succeeded, and returns what it printed.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&self.pool)

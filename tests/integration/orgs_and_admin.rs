@@ -1,8 +1,6 @@
 //! Organizations seen through memberships, switching between them, adding members, and the
 //! platform admin pages.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 
 use crate::harness::{location, TestApp, PASSWORD};
@@ -212,18 +210,8 @@ async fn admin_pages_are_refused_to_everyone_but_platform_admins() {
         .contains("href=\"/admin\""));
 
     // The operator grants the flag from the command line.
-    let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
-        .args(["create-admin", "ADA@example.com"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("DATA_DIR", app.data_dir.path())
-        .output()
-        .expect("running create-admin");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("is now a platform admin"));
+    let stdout = app.cli_ok(&["create-admin", "ADA@example.com"]);
+    assert!(stdout.contains("is now a platform admin"));
 
     let page = app.get("/admin").await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -235,18 +223,7 @@ async fn admin_pages_are_refused_to_everyone_but_platform_admins() {
 #[tokio::test]
 async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     let app = TestApp::spawn().await;
-    let output = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
-        .args(["create-admin", "ops@example.com"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("DATA_DIR", app.data_dir.path())
-        .output()
-        .expect("running create-admin");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = app.cli_ok(&["create-admin", "ops@example.com"]);
     let password = stdout
         .split("password: ")
         .nth(1)
@@ -259,11 +236,7 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     assert_eq!(location(&app.get("/").await), "/orgs/new");
     assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
 
-    let bad = Command::new(env!("CARGO_BIN_EXE_billing-portal"))
-        .args(["create-admin", "not-an-email"])
-        .env("DATABASE_URL", &app.database_url)
-        .output()
-        .expect("running create-admin");
+    let bad = app.cli(&["create-admin", "not-an-email"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
 }

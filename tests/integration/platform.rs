@@ -191,5 +191,7 @@ async fn errors_under_api_are_json_with_a_code() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = response.json().await.expect("json body");
     assert_eq!(body["error"]["code"], "not_found");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
 }
