@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use crate::accounts::model::Email;
 use crate::accounts::{password, repo as users};
 use crate::config::Settings;
+use crate::emulator::webhooks::{self, EndpointConfig};
+use crate::emulator::{Emulator, Timing};
 use crate::seed;
 use crate::startup::{Application, Database};
 
@@ -32,6 +34,22 @@ enum Command {
     /// Give an account the platform admin flag, creating the account (with a printed random
     /// password) if there is none with this email.
     CreateAdmin { email: String },
+    /// Serve the offline Stripe emulator on its own port, for any Stripe client.
+    StripeEmulator(EmulatorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EmulatorArgs {
+    /// Port for the emulator's API (http://HOST:PORT/v1/...) and hosted pages.
+    #[arg(long, env = "STRIPE_EMULATOR_PORT", default_value_t = 12111)]
+    port: u16,
+    /// Deliver events to URL, signed with SECRET; repeat the flag (or separate with commas in
+    /// the environment variable) for several endpoints.
+    #[arg(long = "webhook", value_name = "URL=SECRET", env = "STRIPE_EMULATOR_WEBHOOKS", value_delimiter = ',')]
+    webhooks: Vec<EndpointConfig>,
+    /// Deliver every event twice and out of order, as real Stripe may.
+    #[arg(long, env = "STRIPE_EMULATOR_CHAOS")]
+    chaos: bool,
 }
 
 pub async fn run() -> ExitCode {
@@ -48,6 +66,7 @@ pub async fn run() -> ExitCode {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => migrate(cli.settings).await,
         Command::CreateAdmin { email } => create_admin(cli.settings, &email).await,
+        Command::StripeEmulator(args) => stripe_emulator(cli.settings, args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +125,37 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
     .await;
     database.close().await?;
     outcome
+}
+
+async fn stripe_emulator(settings: Settings, args: EmulatorArgs) -> anyhow::Result<()> {
+    let database = Database::open(&settings).await?;
+    let host = settings.host.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let listener = tokio::net::TcpListener::bind((host, args.port)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let emulator = Emulator::new(database.pool.clone(), &base);
+    for endpoint in &args.webhooks {
+        webhooks::register(&database.pool, endpoint)
+            .await
+            .map_err(|e| anyhow::anyhow!("registering {}: {}", endpoint.url, e.message))?;
+    }
+    emulator
+        .set_chaos(args.chaos)
+        .await
+        .map_err(|e| anyhow::anyhow!("setting chaos mode: {}", e.message))?;
+    let background = emulator.start_background(Timing::default());
+    println!("\nStripe emulator listening on {base}/v1 (any sk_test_... key works)");
+    for endpoint in &args.webhooks {
+        println!("Delivering events to {}", endpoint.url);
+    }
+    println!("Press Ctrl-C to stop.\n");
+    let served = axum::serve(listener, emulator.router::<()>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    for task in background {
+        task.abort();
+    }
+    database.close().await?;
+    Ok(served?)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

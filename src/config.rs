@@ -98,6 +98,11 @@ pub struct Settings {
     /// Days a session lasts without activity.
     #[arg(long, global = true, env = "SESSION_DAYS", default_value_t = 14)]
     pub session_days: u32,
+
+    /// Stripe secret key (sk_test_... or sk_live_...). Unset: the built-in Stripe emulator
+    /// serves under /stripe-emulator and the portal talks to it.
+    #[arg(long, global = true, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<Secret>,
 }
 
 impl Settings {
@@ -114,6 +119,7 @@ impl Settings {
             login_attempts_per_account: 5,
             login_attempts_per_ip: 20,
             session_days: 14,
+            stripe_secret_key: None,
         }
     }
 

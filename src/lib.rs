@@ -1,6 +1,9 @@
 //! A self-hosted billing portal: Leptos pages rendered on the server by axum, PostgreSQL through
 //! sqlx. The pure domain types compile without the `ssr` feature; everything that does I/O needs it.
 
+// serde_json's `json!` recurses once per key; Stripe objects have many keys.
+#![recursion_limit = "256"]
+
 pub mod accounts;
 pub mod orgs;
 
@@ -12,6 +15,8 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod emulator;
 #[cfg(feature = "ssr")]
 pub mod error;
 #[cfg(feature = "ssr")]

@@ -29,11 +29,15 @@ use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
 use crate::config::{cookies_must_be_secure, leptos_options, Settings};
 use crate::db::cluster::{ClusterOptions, PrivateCluster};
+use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::web::state::AppState;
 use crate::web::{assets, health};
+
+/// Where the built-in Stripe emulator is mounted.
+pub const EMULATOR_PATH: &str = "/stripe-emulator";
 
 /// The database the private cluster serves the portal from.
 const PRIVATE_DATABASE: &str = "billing_portal";
@@ -87,6 +91,7 @@ pub struct Application {
     database: Database,
     public_url: String,
     background: Vec<JoinHandle<()>>,
+    emulator: Option<Emulator>,
 }
 
 impl Application {
@@ -121,9 +126,14 @@ impl Application {
             csrf: csrf_config(&settings, secure)?,
             login_limiter: login_limiter.clone(),
         };
-        let router = router(state, &leptos.output_name).layer(sessions);
+        // Without a Stripe key the portal brings its own Stripe, mounted beside it.
+        let emulator = settings
+            .stripe_secret_key
+            .is_none()
+            .then(|| Emulator::new(database.pool.clone(), &format!("{public_url}{EMULATOR_PATH}")));
+        let router = router(state, &leptos.output_name, emulator.as_ref()).layer(sessions);
 
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(async move {
                 if let Err(e) = store
                     .continuously_delete_expired(Duration::from_secs(3600))
@@ -134,12 +144,16 @@ impl Application {
             }),
             tokio::spawn(forget_idle_limits(login_limiter)),
         ];
+        if let Some(emulator) = &emulator {
+            background.extend(emulator.start_background(Timing::default()));
+        }
         Ok(Self {
             listener,
             router,
             database,
             public_url,
             background,
+            emulator,
         })
     }
 
@@ -153,6 +167,11 @@ impl Application {
 
     pub fn pool(&self) -> &PgPool {
         &self.database.pool
+    }
+
+    /// The built-in Stripe emulator, when no Stripe key is configured.
+    pub fn emulator(&self) -> Option<&Emulator> {
+        self.emulator.as_ref()
     }
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
@@ -176,9 +195,13 @@ impl Application {
     }
 }
 
-fn router(state: AppState, output_name: &str) -> Router {
+fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(emulator) = emulator {
+        routes = routes.nest(EMULATOR_PATH, emulator.router());
+    }
+    routes
         .route("/", get(accounts::home))
         .route("/signup", get(accounts::signup_form).post(accounts::signup))
         .route("/login", get(accounts::login_form).post(accounts::login))
