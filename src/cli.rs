@@ -45,7 +45,12 @@ struct EmulatorArgs {
     port: u16,
     /// Deliver events to URL, signed with SECRET; repeat the flag (or separate with commas in
     /// the environment variable) for several endpoints.
-    #[arg(long = "webhook", value_name = "URL=SECRET", env = "STRIPE_EMULATOR_WEBHOOKS", value_delimiter = ',')]
+    #[arg(
+        long = "webhook",
+        value_name = "URL=SECRET",
+        env = "STRIPE_EMULATOR_WEBHOOKS",
+        value_delimiter = ','
+    )]
     webhooks: Vec<EndpointConfig>,
     /// Deliver every event twice and out of order, as real Stripe may.
     #[arg(long, env = "STRIPE_EMULATOR_CHAOS")]
@@ -129,7 +134,9 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
 
 async fn stripe_emulator(settings: Settings, args: EmulatorArgs) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
-    let host = settings.host.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let host = settings
+        .host
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let listener = tokio::net::TcpListener::bind((host, args.port)).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let emulator = Emulator::new(database.pool.clone(), &base);

@@ -127,10 +127,12 @@ impl Application {
             login_limiter: login_limiter.clone(),
         };
         // Without a Stripe key the portal brings its own Stripe, mounted beside it.
-        let emulator = settings
-            .stripe_secret_key
-            .is_none()
-            .then(|| Emulator::new(database.pool.clone(), &format!("{public_url}{EMULATOR_PATH}")));
+        let emulator = settings.stripe_secret_key.is_none().then(|| {
+            Emulator::new(
+                database.pool.clone(),
+                &format!("{public_url}{EMULATOR_PATH}"),
+            )
+        });
         let router = router(state, &leptos.output_name, emulator.as_ref()).layer(sessions);
 
         let mut background = vec![

@@ -33,7 +33,10 @@ impl FromRequest<Emulator> for ApiRequest {
     async fn from_request(request: Request, state: &Emulator) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let path_params = match RawPathParams::from_request_parts(&mut parts, state).await {
-            Ok(raw) => raw.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            Ok(raw) => raw
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
             Err(_) => HashMap::new(),
         };
         let method = parts.method.clone();
@@ -81,7 +84,10 @@ impl Call {
 }
 
 fn authenticate(headers: &HeaderMap) -> Result<(), StripeError> {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Err(StripeError::unauthorized(
             "You did not provide an API key. You need to provide your API key in the Authorization \
              header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
@@ -136,10 +142,15 @@ where
     if let Err(e) = authenticate(&request.headers) {
         return e.into_response();
     }
-    let mut params = match params::parse(&request.encoded) {
-        Ok(map) => Params::new(map),
+    let parsed = match params::parse(&request.encoded) {
+        Ok(map) => map,
         Err(e) => return e.into_response(),
     };
+    // Stripe compares the parameters, not their encoding: hash the parsed (sorted) tree.
+    let request_hash = hex::encode(Sha256::digest(
+        format!("{} {} {parsed:?}", request.method, request.path).as_bytes(),
+    ));
+    let mut params = Params::new(parsed);
     let expand = match params.strings("expand") {
         Ok(expand) => expand,
         Err(e) => return e.into_response(),
@@ -153,9 +164,6 @@ where
         Ok(work) => work,
         Err(e) => return e.into_response(),
     };
-    let request_hash = hex::encode(Sha256::digest(
-        format!("{} {} {}", request.method, request.path, request.encoded).as_bytes(),
-    ));
     if let Some(key) = &idempotency_key {
         let saved: Result<Option<(String, i32, Value)>, sqlx::Error> = sqlx::query_as(
             "SELECT request_hash, status, response FROM stripe_emulator.idempotency WHERE key = $1",
@@ -229,10 +237,14 @@ macro_rules! endpoint {
     ($handler:path) => {
         |axum::extract::State(emulator): axum::extract::State<$crate::emulator::Emulator>,
          request: $crate::emulator::api::ApiRequest| async move {
-            $crate::emulator::api::run(emulator, request, |mut work, emulator, mut call| async move {
-                let result = $handler(&mut work, &emulator, &mut call).await;
-                (work, call, result)
-            })
+            $crate::emulator::api::run(
+                emulator,
+                request,
+                |mut work, emulator, mut call| async move {
+                    let result = $handler(&mut work, &emulator, &mut call).await;
+                    (work, call, result)
+                },
+            )
             .await
         }
     };
@@ -240,7 +252,11 @@ macro_rules! endpoint {
 pub(crate) use endpoint;
 
 /// `404` for paths the API does not have, in Stripe's words.
-pub async fn unknown_route(State(_): State<Emulator>, method: Method, uri: axum::http::Uri) -> Response {
+pub async fn unknown_route(
+    State(_): State<Emulator>,
+    method: Method,
+    uri: axum::http::Uri,
+) -> Response {
     let mut error = StripeError::invalid_request(
         format!("Unrecognized request URL ({method}: {}).", uri.path()),
         None,

@@ -84,16 +84,25 @@ impl Engine<'_> {
         self.w
             .set_private(&str_field(&pm, "id"), &json!({ "number": card.number }))
             .await?;
-        self.w.emit(now, "payment_method.attached", &pm, None).await?;
+        self.w
+            .emit(now, "payment_method.attached", &pm, None)
+            .await?;
         Ok(pm)
     }
 
     /// Makes `pm` the customer's default for invoices.
-    pub async fn set_default_payment_method(&mut self, now: i64, customer: &str, pm: &str) -> Result<Value, StripeError> {
+    pub async fn set_default_payment_method(
+        &mut self,
+        now: i64,
+        customer: &str,
+        pm: &str,
+    ) -> Result<Value, StripeError> {
         let before = self.w.fetch("customer", customer, "customer").await?;
         let mut after = before.clone();
         after["invoice_settings"]["default_payment_method"] = json!(pm);
-        self.w.save_and_emit_update(now, "customer.updated", &before, &after).await?;
+        self.w
+            .save_and_emit_update(now, "customer.updated", &before, &after)
+            .await?;
         Ok(after)
     }
 
@@ -106,7 +115,9 @@ impl Engine<'_> {
     ) -> Result<(Value, Result<(), Decline>), StripeError> {
         let intent = objects::payment_intent(now, &spec);
         self.w.insert(&intent).await?;
-        self.w.emit(now, "payment_intent.created", &intent, None).await?;
+        self.w
+            .emit(now, "payment_intent.created", &intent, None)
+            .await?;
         self.confirm(now, intent, off_session).await
     }
 
@@ -140,7 +151,9 @@ impl Engine<'_> {
                 intent["last_payment_error"] = Value::Null;
                 self.w.save(&intent).await?;
                 self.w.emit(now, "charge.succeeded", &charge, None).await?;
-                self.w.emit(now, "payment_intent.succeeded", &intent, None).await?;
+                self.w
+                    .emit(now, "payment_intent.succeeded", &intent, None)
+                    .await?;
             }
             Err(decline) => {
                 intent["status"] = json!("requires_payment_method");
@@ -154,7 +167,9 @@ impl Engine<'_> {
                 });
                 self.w.save(&intent).await?;
                 self.w.emit(now, "charge.failed", &charge, None).await?;
-                self.w.emit(now, "payment_intent.payment_failed", &intent, None).await?;
+                self.w
+                    .emit(now, "payment_intent.payment_failed", &intent, None)
+                    .await?;
             }
         }
         Ok((intent, outcome))
@@ -204,7 +219,9 @@ impl Engine<'_> {
         invoice["status_transitions"]["finalized_at"] = json!(now);
         self.w.save(&invoice).await?;
         let previous = previous_attributes(&before, &invoice);
-        self.w.emit(now, "invoice.finalized", &invoice, previous).await?;
+        self.w
+            .emit(now, "invoice.finalized", &invoice, previous)
+            .await?;
         Ok(invoice)
     }
 
@@ -280,7 +297,10 @@ impl Engine<'_> {
                         "status_transitions": { "canceled_at": null, "paid_at": if result.is_ok() { json!(now) } else { Value::Null } },
                     });
                     let url = format!("/v1/invoice_payments?invoice={}", str_field(&invoice, "id"));
-                    let mut payments = invoice["payments"]["data"].as_array().cloned().unwrap_or_default();
+                    let mut payments = invoice["payments"]["data"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     payments.insert(0, payment);
                     invoice["payments"] = json!({ "object": "list", "data": payments, "has_more": false, "url": url });
                     result.map(|()| Some(intent))
@@ -290,14 +310,19 @@ impl Engine<'_> {
         match outcome {
             Ok(_) => {
                 invoice["status"] = json!("paid");
-                invoice["amount_paid"] = json!(amount + invoice["amount_paid"].as_i64().unwrap_or_default());
+                invoice["amount_paid"] =
+                    json!(amount + invoice["amount_paid"].as_i64().unwrap_or_default());
                 invoice["amount_remaining"] = json!(0);
                 invoice["next_payment_attempt"] = Value::Null;
                 invoice["status_transitions"]["paid_at"] = json!(now);
                 self.w.save(&invoice).await?;
                 let previous = previous_attributes(&before, &invoice);
-                self.w.emit(now, "invoice.paid", &invoice, previous.clone()).await?;
-                self.w.emit(now, "invoice.payment_succeeded", &invoice, previous).await?;
+                self.w
+                    .emit(now, "invoice.paid", &invoice, previous.clone())
+                    .await?;
+                self.w
+                    .emit(now, "invoice.payment_succeeded", &invoice, previous)
+                    .await?;
                 Ok((invoice, None))
             }
             Err(decline) => {
@@ -308,7 +333,9 @@ impl Engine<'_> {
                 };
                 self.w.save(&invoice).await?;
                 let previous = previous_attributes(&before, &invoice);
-                self.w.emit(now, "invoice.payment_failed", &invoice, previous).await?;
+                self.w
+                    .emit(now, "invoice.payment_failed", &invoice, previous)
+                    .await?;
                 Ok((invoice, Some(decline)))
             }
         }
@@ -328,7 +355,9 @@ impl Engine<'_> {
                         "{quantity} × {} (at ${:.2} / {})",
                         item["price"]["nickname"].as_str().unwrap_or("Subscription"),
                         unit as f64 / 100.0,
-                        item["price"]["recurring"]["interval"].as_str().unwrap_or("month")
+                        item["price"]["recurring"]["interval"]
+                            .as_str()
+                            .unwrap_or("month")
                     ),
                     period,
                     price: Some(item["price"].clone()),
@@ -366,7 +395,11 @@ impl Engine<'_> {
     }
 
     /// Creates a subscription: trialing with a $0 invoice, or charged for its first period.
-    pub async fn create_subscription(&mut self, now: i64, spec: NewSubscription) -> Result<Value, StripeError> {
+    pub async fn create_subscription(
+        &mut self,
+        now: i64,
+        spec: NewSubscription,
+    ) -> Result<Value, StripeError> {
         let Some((first_price, _)) = spec.items.first() else {
             return Err(StripeError::missing_param("items"));
         };
@@ -387,15 +420,23 @@ impl Engine<'_> {
         let customer = self.w.fetch("customer", &spec.customer, "customer").await?;
         let has_payment_method = spec.default_payment_method.is_some()
             || customer["invoice_settings"]["default_payment_method"].is_string();
-        if spec.trial_end.is_none() && !has_payment_method && spec.payment_behavior == PaymentBehavior::ErrorIfIncomplete {
+        if spec.trial_end.is_none()
+            && !has_payment_method
+            && spec.payment_behavior == PaymentBehavior::ErrorIfIncomplete
+        {
             return Err(StripeError::invalid_request(
                 "This customer has no attached payment source or default payment method.",
                 None,
             )
             .with_code("resource_missing"));
         }
-        let interval = first_price["recurring"]["interval"].as_str().unwrap_or("month").to_owned();
-        let count = first_price["recurring"]["interval_count"].as_i64().unwrap_or(1);
+        let interval = first_price["recurring"]["interval"]
+            .as_str()
+            .unwrap_or("month")
+            .to_owned();
+        let count = first_price["recurring"]["interval_count"]
+            .as_i64()
+            .unwrap_or(1);
         let period = match spec.trial_end {
             Some(end) => (now, end),
             None => (now, add_interval(now, &interval, count)),
@@ -413,7 +454,11 @@ impl Engine<'_> {
                 customer: spec.customer.clone(),
                 currency: str_field(first_price, "currency"),
                 items,
-                status: if spec.trial_end.is_some() { "trialing" } else { "incomplete" },
+                status: if spec.trial_end.is_some() {
+                    "trialing"
+                } else {
+                    "incomplete"
+                },
                 trial: spec.trial_end.map(|end| (now, end)),
                 default_payment_method: spec.default_payment_method.clone(),
                 metadata: spec.metadata.clone(),
@@ -423,17 +468,38 @@ impl Engine<'_> {
             },
         );
         self.w.insert(&sub).await?;
-        self.w.set_private(&id, &json!({ "pending_lines": [], "trial_will_end_sent": false })).await?;
-        self.w.emit(now, "customer.subscription.created", &sub, None).await?;
+        self.w
+            .set_private(
+                &id,
+                &json!({ "pending_lines": [], "trial_will_end_sent": false }),
+            )
+            .await?;
+        self.w
+            .emit(now, "customer.subscription.created", &sub, None)
+            .await?;
 
         let lines = Self::item_lines(&sub, period);
         let lines = if spec.trial_end.is_some() {
-            lines.into_iter().map(|l| Line { amount: 0, description: format!("Trial period for {}", l.description), ..l }).collect()
+            lines
+                .into_iter()
+                .map(|l| Line {
+                    amount: 0,
+                    description: format!("Trial period for {}", l.description),
+                    ..l
+                })
+                .collect()
         } else {
             lines
         };
         let invoice = self
-            .create_invoice(now, Some(&sub), &spec.customer, lines, "subscription_create", period)
+            .create_invoice(
+                now,
+                Some(&sub),
+                &spec.customer,
+                lines,
+                "subscription_create",
+                period,
+            )
             .await?;
         let before = sub.clone();
         sub["latest_invoice"] = invoice["id"].clone();
@@ -445,7 +511,9 @@ impl Engine<'_> {
             }
             _ => {}
         }
-        self.w.save_and_emit_update(now, "customer.subscription.updated", &before, &sub).await?;
+        self.w
+            .save_and_emit_update(now, "customer.subscription.updated", &before, &sub)
+            .await?;
         if let Some(end) = spec.trial_end {
             if end - now <= TRIAL_WILL_END_NOTICE {
                 self.trial_will_end(now, &sub).await?;
@@ -462,12 +530,19 @@ impl Engine<'_> {
         }
         private["trial_will_end_sent"] = json!(true);
         self.w.set_private(&id, &private).await?;
-        self.w.emit(now, "customer.subscription.trial_will_end", sub, None).await?;
+        self.w
+            .emit(now, "customer.subscription.trial_will_end", sub, None)
+            .await?;
         Ok(())
     }
 
     /// Ends a subscription now.
-    pub async fn cancel(&mut self, at: i64, sub: Value, reason: &str) -> Result<Value, StripeError> {
+    pub async fn cancel(
+        &mut self,
+        at: i64,
+        sub: Value,
+        reason: &str,
+    ) -> Result<Value, StripeError> {
         let before = sub.clone();
         let mut sub = sub;
         sub["status"] = json!("canceled");
@@ -486,7 +561,9 @@ impl Engine<'_> {
             }
         }
         let previous = previous_attributes(&before, &sub);
-        self.w.emit(at, "customer.subscription.deleted", &sub, previous).await?;
+        self.w
+            .emit(at, "customer.subscription.deleted", &sub, previous)
+            .await?;
         Ok(sub)
     }
 
@@ -497,10 +574,17 @@ impl Engine<'_> {
         }
         let (interval, count) = Self::interval_of(&sub);
         let period = (at, add_interval(at, &interval, count));
-        self.start_paid_period(at, sub, period, "subscription_cycle").await
+        self.start_paid_period(at, sub, period, "subscription_cycle")
+            .await
     }
 
-    async fn start_paid_period(&mut self, at: i64, sub: Value, period: (i64, i64), reason: &'static str) -> Result<Value, StripeError> {
+    async fn start_paid_period(
+        &mut self,
+        at: i64,
+        sub: Value,
+        period: (i64, i64),
+        reason: &'static str,
+    ) -> Result<Value, StripeError> {
         let before = sub.clone();
         let mut sub = sub;
         let id = str_field(&sub, "id");
@@ -516,18 +600,29 @@ impl Engine<'_> {
         self.w.set_private(&id, &private).await?;
         lines.extend(Self::item_lines(&sub, period));
         let customer = str_field(&sub, "customer");
-        let invoice = self.create_invoice(at, Some(&sub), &customer, lines, reason, period).await?;
+        let invoice = self
+            .create_invoice(at, Some(&sub), &customer, lines, reason, period)
+            .await?;
         sub["latest_invoice"] = invoice["id"].clone();
         let (_, decline) = self.pay_invoice(at, invoice, true).await?;
-        sub["status"] = json!(if decline.is_none() { "active" } else { "past_due" });
-        self.w.save_and_emit_update(at, "customer.subscription.updated", &before, &sub).await?;
+        sub["status"] = json!(if decline.is_none() {
+            "active"
+        } else {
+            "past_due"
+        });
+        self.w
+            .save_and_emit_update(at, "customer.subscription.updated", &before, &sub)
+            .await?;
         Ok(sub)
     }
 
     /// The trial is over: charge for the first paid period, or apply the end behaviour when
     /// there is no payment method.
     pub async fn end_trial(&mut self, at: i64, sub: Value) -> Result<Value, StripeError> {
-        let customer = self.w.fetch("customer", &str_field(&sub, "customer"), "customer").await?;
+        let customer = self
+            .w
+            .fetch("customer", &str_field(&sub, "customer"), "customer")
+            .await?;
         let has_payment_method = sub["default_payment_method"].is_string()
             || customer["invoice_settings"]["default_payment_method"].is_string();
         if !has_payment_method {
@@ -538,9 +633,13 @@ impl Engine<'_> {
                     let mut sub = sub;
                     sub["status"] = json!("paused");
                     self.w.save(&sub).await?;
-                    self.w.emit(at, "customer.subscription.paused", &sub, None).await?;
+                    self.w
+                        .emit(at, "customer.subscription.paused", &sub, None)
+                        .await?;
                     let previous = previous_attributes(&before, &sub);
-                    self.w.emit(at, "customer.subscription.updated", &sub, previous).await?;
+                    self.w
+                        .emit(at, "customer.subscription.updated", &sub, previous)
+                        .await?;
                     return Ok(sub);
                 }
                 _ => {}
@@ -548,14 +647,16 @@ impl Engine<'_> {
         }
         let (interval, count) = Self::interval_of(&sub);
         let period = (at, add_interval(at, &interval, count));
-        self.start_paid_period(at, sub, period, "subscription_cycle").await
+        self.start_paid_period(at, sub, period, "subscription_cycle")
+            .await
     }
 
     /// Retries an open invoice's payment on its schedule; the last failure cancels the
     /// subscription.
     async fn retry(&mut self, at: i64, invoice: Value) -> Result<(), StripeError> {
         let (invoice, decline) = self.pay_invoice(at, invoice, true).await?;
-        let Some(sub_id) = invoice["parent"]["subscription_details"]["subscription"].as_str() else {
+        let Some(sub_id) = invoice["parent"]["subscription_details"]["subscription"].as_str()
+        else {
             return Ok(());
         };
         let sub = self.w.fetch("subscription", sub_id, "subscription").await?;
@@ -563,7 +664,9 @@ impl Engine<'_> {
             None if sub["status"] == "past_due" || sub["status"] == "incomplete" => {
                 let mut after = sub.clone();
                 after["status"] = json!("active");
-                self.w.save_and_emit_update(at, "customer.subscription.updated", &sub, &after).await?;
+                self.w
+                    .save_and_emit_update(at, "customer.subscription.updated", &sub, &after)
+                    .await?;
             }
             Some(_) if invoice["next_payment_attempt"].is_null() && sub["status"] != "canceled" => {
                 self.cancel(at, sub, "payment_failed").await?;
@@ -574,16 +677,27 @@ impl Engine<'_> {
     }
 
     /// After the customer fixes their card: collect every open invoice of theirs at once.
-    pub async fn collect_open_invoices(&mut self, now: i64, customer: &str) -> Result<(), StripeError> {
+    pub async fn collect_open_invoices(
+        &mut self,
+        now: i64,
+        customer: &str,
+    ) -> Result<(), StripeError> {
         let open: Vec<Value> = self
             .w
-            .all("invoice", super::store::Filter { customer: Some(customer), test_clock: None })
+            .all(
+                "invoice",
+                super::store::Filter {
+                    customer: Some(customer),
+                    test_clock: None,
+                },
+            )
             .await?
             .into_iter()
             .filter(|i| i["status"] == "open")
             .collect();
         for invoice in open {
-            if let Some(sub_id) = invoice["parent"]["subscription_details"]["subscription"].as_str() {
+            if let Some(sub_id) = invoice["parent"]["subscription_details"]["subscription"].as_str()
+            {
                 let sub = self.w.fetch("subscription", sub_id, "subscription").await?;
                 if sub["status"] == "canceled" {
                     continue;
@@ -603,7 +717,9 @@ impl Engine<'_> {
         let quantity = item["quantity"].as_i64().unwrap_or(1);
         let old_amount = item["price"]["unit_amount"].as_i64().unwrap_or_default() * quantity;
         let new_amount = new_price["unit_amount"].as_i64().unwrap_or_default() * quantity;
-        let share = |amount: i64| ((amount as i128 * remaining as i128 + length as i128 / 2) / length as i128) as i64;
+        let share = |amount: i64| {
+            ((amount as i128 * remaining as i128 + length as i128 / 2) / length as i128) as i64
+        };
         let name = |price: &Value| price["nickname"].as_str().unwrap_or("plan").to_owned();
         vec![
             Line {
@@ -654,22 +770,36 @@ impl Engine<'_> {
                 let customer = str_field(&sub, "customer");
                 let period = (now, Self::period_of(&sub).1);
                 let invoice = self
-                    .create_invoice(now, Some(&sub), &customer, lines, "subscription_update", period)
+                    .create_invoice(
+                        now,
+                        Some(&sub),
+                        &customer,
+                        lines,
+                        "subscription_update",
+                        period,
+                    )
                     .await?;
                 sub["latest_invoice"] = invoice["id"].clone();
                 let (_, decline) = self.pay_invoice(now, invoice, false).await?;
-                if let (Some(decline), PaymentBehavior::ErrorIfIncomplete) = (decline, payment_behavior) {
+                if let (Some(decline), PaymentBehavior::ErrorIfIncomplete) =
+                    (decline, payment_behavior)
+                {
                     return Err(card_error(decline));
                 }
             } else {
                 let mut private = self.w.private(&id).await?;
-                let mut pending = private["pending_lines"].as_array().cloned().unwrap_or_default();
+                let mut pending = private["pending_lines"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 pending.extend(lines.iter().map(line_to_json));
                 private["pending_lines"] = json!(pending);
                 self.w.set_private(&id, &private).await?;
             }
         }
-        self.w.save_and_emit_update(now, "customer.subscription.updated", &before, &sub).await?;
+        self.w
+            .save_and_emit_update(now, "customer.subscription.updated", &before, &sub)
+            .await?;
         Ok(sub)
     }
 
@@ -707,13 +837,17 @@ impl Engine<'_> {
                     after["ended_at"] = json!(at);
                     self.w.save(&after).await?;
                     let previous = previous_attributes(&sub, &after);
-                    self.w.emit(at, "customer.subscription.deleted", &after, previous).await?;
+                    self.w
+                        .emit(at, "customer.subscription.deleted", &after, previous)
+                        .await?;
                 }
                 Due::CheckoutExpired(session) => {
                     let mut after = session.clone();
                     after["status"] = json!("expired");
                     self.w.save(&after).await?;
-                    self.w.emit(at, "checkout.session.expired", &after, None).await?;
+                    self.w
+                        .emit(at, "checkout.session.expired", &after, None)
+                        .await?;
                 }
             }
             done += 1;
@@ -721,7 +855,11 @@ impl Engine<'_> {
         Ok(done)
     }
 
-    async fn next_due(&mut self, clock: Option<&str>, until: i64) -> Result<Option<(i64, Due)>, StripeError> {
+    async fn next_due(
+        &mut self,
+        clock: Option<&str>,
+        until: i64,
+    ) -> Result<Option<(i64, Due)>, StripeError> {
         let mut best: Option<(i64, Due)> = None;
         let mut consider = |at: i64, due: Due| {
             if at <= until && best.as_ref().is_none_or(|(t, _)| at < *t) {
@@ -733,7 +871,8 @@ impl Engine<'_> {
             match status.as_str() {
                 "trialing" => {
                     let end = sub["trial_end"].as_i64().unwrap_or(i64::MAX);
-                    let sent = self.w.private(&str_field(&sub, "id")).await?["trial_will_end_sent"] == true;
+                    let sent = self.w.private(&str_field(&sub, "id")).await?["trial_will_end_sent"]
+                        == true;
                     if !sent && end - TRIAL_WILL_END_NOTICE <= until {
                         consider(end - TRIAL_WILL_END_NOTICE, Due::TrialWillEnd(sub.clone()));
                     }
@@ -745,7 +884,10 @@ impl Engine<'_> {
                 }
                 "incomplete" => {
                     let created = sub["created"].as_i64().unwrap_or_default();
-                    consider(created + INCOMPLETE_EXPIRES_AFTER, Due::IncompleteExpired(sub));
+                    consider(
+                        created + INCOMPLETE_EXPIRES_AFTER,
+                        Due::IncompleteExpired(sub),
+                    );
                 }
                 _ => {}
             }
@@ -813,12 +955,19 @@ mod tests {
 
     #[test]
     fn monthly_periods_follow_the_calendar() {
-        let jan_31 = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).single().expect("date").timestamp();
+        let jan_31 = Utc
+            .with_ymd_and_hms(2026, 1, 31, 12, 0, 0)
+            .single()
+            .expect("date")
+            .timestamp();
         let end = add_interval(jan_31, "month", 1);
         let end = Utc.timestamp_opt(end, 0).single().expect("date");
         assert_eq!(end.format("%Y-%m-%d").to_string(), "2026-02-28");
         assert_eq!(add_interval(0, "day", 7), 7 * DAY);
-        let year = Utc.timestamp_opt(add_interval(jan_31, "year", 1), 0).single().expect("date");
+        let year = Utc
+            .timestamp_opt(add_interval(jan_31, "year", 1), 0)
+            .single()
+            .expect("date");
         assert_eq!(year.format("%Y-%m-%d").to_string(), "2027-01-31");
     }
 
@@ -838,6 +987,8 @@ mod tests {
         let lines = Engine::proration_lines(&sub, &item, &new_price, 15 * DAY);
         let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
         assert_eq!(amounts, vec![-500, 4950]);
-        assert!(lines.iter().all(|l| l.proration && l.period == (15 * DAY, 30 * DAY)));
+        assert!(lines
+            .iter()
+            .all(|l| l.proration && l.period == (15 * DAY, 30 * DAY)));
     }
 }

@@ -34,12 +34,23 @@ pub struct Decline {
 impl Card {
     /// Parses what a person typed: spaces allowed, Luhn-checked, expiry `MM / YY` in the future
     /// relative to `now_year`/`now_month`.
-    pub fn parse(number: &str, expiry: &str, cvc: &str, now_year: i64, now_month: i64) -> Result<Self, &'static str> {
+    pub fn parse(
+        number: &str,
+        expiry: &str,
+        cvc: &str,
+        now_year: i64,
+        now_month: i64,
+    ) -> Result<Self, &'static str> {
         let digits: String = number.chars().filter(|c| !c.is_whitespace()).collect();
-        if digits.len() < 12 || digits.len() > 19 || !digits.chars().all(|c| c.is_ascii_digit()) || !luhn(&digits) {
+        if digits.len() < 12
+            || digits.len() > 19
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || !luhn(&digits)
+        {
             return Err("Your card number is invalid.");
         }
-        let (month, year) = parse_expiry(expiry).ok_or("Your card's expiration date is incomplete.")?;
+        let (month, year) =
+            parse_expiry(expiry).ok_or("Your card's expiration date is incomplete.")?;
         if year < now_year || (year == now_year && month < now_month) {
             return Err("Your card's expiration year is in the past.");
         }
@@ -61,8 +72,12 @@ impl Card {
             "pm_card_visa" | "tok_visa" => "4242424242424242",
             "pm_card_mastercard" | "tok_mastercard" => "5555555555554444",
             "pm_card_chargeDeclined" | "tok_chargeDeclined" => "4000000000000002",
-            "pm_card_chargeDeclinedInsufficientFunds" | "tok_chargeDeclinedInsufficientFunds" => "4000000000009995",
-            "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => "4000002500003155",
+            "pm_card_chargeDeclinedInsufficientFunds" | "tok_chargeDeclinedInsufficientFunds" => {
+                "4000000000009995"
+            }
+            "pm_card_authenticationRequired" | "pm_card_threeDSecure2Required" => {
+                "4000002500003155"
+            }
             "pm_card_chargeCustomerFail" | "tok_chargeCustomerFail" => "4000000000000341",
             _ => return None,
         };
@@ -80,10 +95,9 @@ impl Card {
 
     /// Stable per card number (Stripe's fingerprint identifies a card across customers).
     pub fn fingerprint(&self) -> String {
-        let hash = self
-            .number
-            .bytes()
-            .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        let hash = self.number.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+        });
         format!("{hash:016x}")
     }
 
@@ -190,11 +204,23 @@ mod tests {
     fn stripes_test_cards_behave_as_documented() {
         assert_eq!(card("4242 4242 4242 4242").behaviour(), Behaviour::Succeeds);
         assert_eq!(card("4000 0000 0000 0002").behaviour(), Behaviour::Declined);
-        assert_eq!(card("4000 0000 0000 9995").behaviour(), Behaviour::InsufficientFunds);
-        assert_eq!(card("4000 0025 0000 3155").behaviour(), Behaviour::RequiresAuthentication);
-        assert_eq!(card("4000 0000 0000 0341").behaviour(), Behaviour::AttachesButFails);
         assert_eq!(
-            Behaviour::InsufficientFunds.charge(false).err().and_then(|d| d.decline_code),
+            card("4000 0000 0000 9995").behaviour(),
+            Behaviour::InsufficientFunds
+        );
+        assert_eq!(
+            card("4000 0025 0000 3155").behaviour(),
+            Behaviour::RequiresAuthentication
+        );
+        assert_eq!(
+            card("4000 0000 0000 0341").behaviour(),
+            Behaviour::AttachesButFails
+        );
+        assert_eq!(
+            Behaviour::InsufficientFunds
+                .charge(false)
+                .err()
+                .and_then(|d| d.decline_code),
             Some("insufficient_funds")
         );
         assert!(Behaviour::RequiresAuthentication.charge(false).is_ok());
@@ -208,6 +234,9 @@ mod tests {
         assert!(Card::parse("4242 4242 4242 4242", "10/26", "123", 2026, 11).is_err());
         assert!(Card::parse("4242 4242 4242 4242", "12/34", "1", 2026, 11).is_err());
         let visa = card("4242424242424242");
-        assert_eq!((visa.brand, visa.last4().as_str(), visa.exp_year), ("visa", "4242", 2034));
+        assert_eq!(
+            (visa.brand, visa.last4().as_str(), visa.exp_year),
+            ("visa", "4242", 2034)
+        );
     }
 }

@@ -111,7 +111,10 @@ impl Emulator {
     pub async fn run_due_now(&self) -> Result<usize, error::StripeError> {
         let mut work = Work::begin(&self.pool, None).await?;
         let now = work.global_now();
-        let mut engine = Engine { w: &mut work, base: &self.base };
+        let mut engine = Engine {
+            w: &mut work,
+            base: &self.base,
+        };
         let ran = engine.run_due(None, now).await?;
         if work.commit().await? {
             self.wake.notify_one();
@@ -122,65 +125,155 @@ impl Emulator {
     /// The routes, relative to wherever the emulator is mounted.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
-            .route("/v1/customers", post(endpoint!(customers::create)).get(endpoint!(customers::list)))
+            .route(
+                "/v1/customers",
+                post(endpoint!(customers::create)).get(endpoint!(customers::list)),
+            )
             .route(
                 "/v1/customers/{id}",
                 get(endpoint!(customers::retrieve))
                     .post(endpoint!(customers::update))
                     .delete(endpoint!(customers::delete)),
             )
-            .route("/v1/customers/{id}/payment_methods", get(endpoint!(payments::list_customer_methods)))
-            .route("/v1/products", post(endpoint!(catalog::create_product)).get(endpoint!(catalog::list_products)))
-            .route("/v1/products/{id}", get(endpoint!(catalog::retrieve_product)).post(endpoint!(catalog::update_product)))
-            .route("/v1/prices", post(endpoint!(catalog::create_price)).get(endpoint!(catalog::list_prices)))
-            .route("/v1/prices/{id}", get(endpoint!(catalog::retrieve_price)).post(endpoint!(catalog::update_price)))
-            .route("/v1/checkout/sessions", post(endpoint!(checkout::create)).get(endpoint!(checkout::list)))
-            .route("/v1/checkout/sessions/{id}", get(endpoint!(checkout::retrieve)))
-            .route("/v1/checkout/sessions/{id}/expire", post(endpoint!(checkout::expire)))
-            .route("/v1/checkout/sessions/{id}/line_items", get(endpoint!(checkout::line_items)))
-            .route("/v1/subscriptions", post(endpoint!(subscriptions::create)).get(endpoint!(subscriptions::list)))
+            .route(
+                "/v1/customers/{id}/payment_methods",
+                get(endpoint!(payments::list_customer_methods)),
+            )
+            .route(
+                "/v1/products",
+                post(endpoint!(catalog::create_product)).get(endpoint!(catalog::list_products)),
+            )
+            .route(
+                "/v1/products/{id}",
+                get(endpoint!(catalog::retrieve_product)).post(endpoint!(catalog::update_product)),
+            )
+            .route(
+                "/v1/prices",
+                post(endpoint!(catalog::create_price)).get(endpoint!(catalog::list_prices)),
+            )
+            .route(
+                "/v1/prices/{id}",
+                get(endpoint!(catalog::retrieve_price)).post(endpoint!(catalog::update_price)),
+            )
+            .route(
+                "/v1/checkout/sessions",
+                post(endpoint!(checkout::create)).get(endpoint!(checkout::list)),
+            )
+            .route(
+                "/v1/checkout/sessions/{id}",
+                get(endpoint!(checkout::retrieve)),
+            )
+            .route(
+                "/v1/checkout/sessions/{id}/expire",
+                post(endpoint!(checkout::expire)),
+            )
+            .route(
+                "/v1/checkout/sessions/{id}/line_items",
+                get(endpoint!(checkout::line_items)),
+            )
+            .route(
+                "/v1/subscriptions",
+                post(endpoint!(subscriptions::create)).get(endpoint!(subscriptions::list)),
+            )
             .route(
                 "/v1/subscriptions/{id}",
                 get(endpoint!(subscriptions::retrieve))
                     .post(endpoint!(subscriptions::update))
                     .delete(endpoint!(subscriptions::cancel)),
             )
-            .route("/v1/subscriptions/{id}/resume", post(endpoint!(subscriptions::resume)))
+            .route(
+                "/v1/subscriptions/{id}/resume",
+                post(endpoint!(subscriptions::resume)),
+            )
             .route("/v1/invoices", get(endpoint!(invoices::list)))
-            .route("/v1/invoices/create_preview", post(endpoint!(invoices::preview)))
+            .route(
+                "/v1/invoices/create_preview",
+                post(endpoint!(invoices::preview)),
+            )
             .route("/v1/invoices/{id}", get(endpoint!(invoices::retrieve)))
             .route("/v1/invoices/{id}/lines", get(endpoint!(invoices::lines)))
             .route("/v1/invoices/{id}/pay", post(endpoint!(invoices::pay)))
-            .route("/v1/payment_intents", post(endpoint!(payments::create_intent)))
-            .route("/v1/payment_intents/{id}", get(endpoint!(payments::retrieve_intent)))
-            .route("/v1/payment_intents/{id}/confirm", post(endpoint!(payments::confirm_intent)))
-            .route("/v1/payment_methods/{id}", get(endpoint!(payments::retrieve_method)))
-            .route("/v1/payment_methods/{id}/attach", post(endpoint!(payments::attach_method)))
-            .route("/v1/payment_methods/{id}/detach", post(endpoint!(payments::detach_method)))
-            .route("/v1/charges/{id}", get(endpoint!(payments::retrieve_charge)))
+            .route(
+                "/v1/payment_intents",
+                post(endpoint!(payments::create_intent)),
+            )
+            .route(
+                "/v1/payment_intents/{id}",
+                get(endpoint!(payments::retrieve_intent)),
+            )
+            .route(
+                "/v1/payment_intents/{id}/confirm",
+                post(endpoint!(payments::confirm_intent)),
+            )
+            .route(
+                "/v1/payment_methods/{id}",
+                get(endpoint!(payments::retrieve_method)),
+            )
+            .route(
+                "/v1/payment_methods/{id}/attach",
+                post(endpoint!(payments::attach_method)),
+            )
+            .route(
+                "/v1/payment_methods/{id}/detach",
+                post(endpoint!(payments::detach_method)),
+            )
+            .route(
+                "/v1/charges/{id}",
+                get(endpoint!(payments::retrieve_charge)),
+            )
             .route("/v1/refunds", post(endpoint!(payments::create_refund)))
-            .route("/v1/refunds/{id}", get(endpoint!(payments::retrieve_refund)))
-            .route("/v1/billing_portal/sessions", post(endpoint!(portal::create)))
+            .route(
+                "/v1/refunds/{id}",
+                get(endpoint!(payments::retrieve_refund)),
+            )
+            .route(
+                "/v1/billing_portal/sessions",
+                post(endpoint!(portal::create)),
+            )
             .route("/v1/events", get(endpoint!(events::list)))
             .route("/v1/events/{id}", get(endpoint!(events::retrieve)))
-            .route("/v1/test_helpers/test_clocks", post(endpoint!(test_clocks::create)).get(endpoint!(test_clocks::list)))
+            .route(
+                "/v1/test_helpers/test_clocks",
+                post(endpoint!(test_clocks::create)).get(endpoint!(test_clocks::list)),
+            )
             .route(
                 "/v1/test_helpers/test_clocks/{id}",
                 get(endpoint!(test_clocks::retrieve)).delete(endpoint!(test_clocks::delete)),
             )
-            .route("/v1/test_helpers/test_clocks/{id}/advance", post(endpoint!(test_clocks::advance)))
-            .route("/v1/webhook_endpoints", post(endpoint!(webhook_endpoints::create)).get(endpoint!(webhook_endpoints::list)))
-            .route("/v1/webhook_endpoints/{id}", axum::routing::delete(endpoint!(webhook_endpoints::delete)))
+            .route(
+                "/v1/test_helpers/test_clocks/{id}/advance",
+                post(endpoint!(test_clocks::advance)),
+            )
+            .route(
+                "/v1/webhook_endpoints",
+                post(endpoint!(webhook_endpoints::create)).get(endpoint!(webhook_endpoints::list)),
+            )
+            .route(
+                "/v1/webhook_endpoints/{id}",
+                axum::routing::delete(endpoint!(webhook_endpoints::delete)),
+            )
             .route("/v1/{*rest}", axum::routing::any(api::unknown_route))
             .route("/_emulator/clock", get(endpoint!(control::clock)))
-            .route("/_emulator/clock/advance", post(endpoint!(control::advance)))
+            .route(
+                "/_emulator/clock/advance",
+                post(endpoint!(control::advance)),
+            )
             .route("/_emulator/chaos", post(endpoint!(control::chaos)))
-            .route("/_emulator/webhook_endpoints", post(endpoint!(control::register_endpoint)))
+            .route(
+                "/_emulator/webhook_endpoints",
+                post(endpoint!(control::register_endpoint)),
+            )
             .route("/_emulator/deliveries", get(endpoint!(control::deliveries)))
-            .route("/checkout/{id}", get(pages::checkout_page).post(pages::checkout_pay))
+            .route(
+                "/checkout/{id}",
+                get(pages::checkout_page).post(pages::checkout_pay),
+            )
             .route("/portal/{id}", get(pages::portal_page))
             .route("/portal/{id}/card", post(pages::portal_card))
-            .route("/portal/{id}/subscriptions/{sub}/{action}", post(pages::portal_subscription))
+            .route(
+                "/portal/{id}/subscriptions/{sub}/{action}",
+                post(pages::portal_subscription),
+            )
             .route("/invoices/{id}", get(pages::invoice_page))
             .route("/invoices/{id}/pdf", get(pages::invoice_pdf))
             .with_state(self.clone())

@@ -46,7 +46,13 @@ pub fn customer(
     })
 }
 
-pub fn product(now: i64, name: &str, description: Option<String>, metadata: Value, active: bool) -> Value {
+pub fn product(
+    now: i64,
+    name: &str,
+    description: Option<String>,
+    metadata: Value,
+    active: bool,
+) -> Value {
     json!({
         "id": new_id("prod"),
         "object": "product",
@@ -146,7 +152,13 @@ pub fn plan_of(price: &Value) -> Value {
     })
 }
 
-pub fn subscription_item(now: i64, subscription: &str, price: &Value, quantity: i64, period: (i64, i64)) -> Value {
+pub fn subscription_item(
+    now: i64,
+    subscription: &str,
+    price: &Value,
+    quantity: i64,
+    period: (i64, i64),
+) -> Value {
     json!({
         "id": new_id("si"),
         "object": "subscription_item",
@@ -514,7 +526,13 @@ pub fn charge(now: i64, intent: &Value, succeeded: bool, failure: Option<(&str, 
     })
 }
 
-pub fn refund(now: i64, charge: &Value, amount: i64, reason: Option<String>, metadata: Value) -> Value {
+pub fn refund(
+    now: i64,
+    charge: &Value,
+    amount: i64,
+    reason: Option<String>,
+    metadata: Value,
+) -> Value {
     json!({
         "id": new_id("re"),
         "object": "refund",
@@ -548,7 +566,12 @@ pub fn test_clock(now: i64, frozen_time: i64, name: Option<String>) -> Value {
     })
 }
 
-pub fn portal_session(now: i64, customer: &str, return_url: Option<String>, base_url: &str) -> Value {
+pub fn portal_session(
+    now: i64,
+    customer: &str,
+    return_url: Option<String>,
+    base_url: &str,
+) -> Value {
     let id = new_id("bps");
     json!({
         "id": id,

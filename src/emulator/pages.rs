@@ -53,8 +53,16 @@ fn page(title: &str, body: impl IntoView + 'static) -> Html<String> {
 
 fn money(amount: i64, currency: &str) -> String {
     let sign = if amount < 0 { "-" } else { "" };
-    let symbol = if currency == "usd" { "$".to_owned() } else { format!("{} ", currency.to_uppercase()) };
-    format!("{sign}{symbol}{}.{:02}", amount.abs() / 100, amount.abs() % 100)
+    let symbol = if currency == "usd" {
+        "$".to_owned()
+    } else {
+        format!("{} ", currency.to_uppercase())
+    };
+    format!(
+        "{sign}{symbol}{}.{:02}",
+        amount.abs() / 100,
+        amount.abs() % 100
+    )
 }
 
 fn date(at: i64) -> String {
@@ -67,7 +75,14 @@ fn date(at: i64) -> String {
 fn failure(e: StripeError) -> Response {
     let message = e.message.clone();
     let status = e.status;
-    (status, page("Error", view! { <h1>"Something went wrong"</h1><p>{message}</p> })).into_response()
+    (
+        status,
+        page(
+            "Error",
+            view! { <h1>"Something went wrong"</h1><p>{message}</p> },
+        ),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,12 +110,19 @@ pub async fn checkout_page(State(emulator): State<Emulator>, Path(id): Path<Stri
     }
 }
 
-async fn render_checkout(emulator: &Emulator, id: &str, error: Option<String>, form: &PayForm) -> Result<Html<String>, StripeError> {
+async fn render_checkout(
+    emulator: &Emulator,
+    id: &str,
+    error: Option<String>,
+    form: &PayForm,
+) -> Result<Html<String>, StripeError> {
     let mut w = Work::begin(&emulator.pool, None).await?;
     let session = w.fetch("checkout.session", id, "session").await?;
     let private = w.private(id).await?;
     let email = match session["customer"].as_str() {
-        Some(c) => w.fetch("customer", c, "customer").await?["email"].as_str().map(str::to_owned),
+        Some(c) => w.fetch("customer", c, "customer").await?["email"]
+            .as_str()
+            .map(str::to_owned),
         None => session["customer_email"].as_str().map(str::to_owned),
     };
     w.commit().await?;
@@ -112,8 +134,11 @@ async fn render_checkout(emulator: &Emulator, id: &str, error: Option<String>, f
         ));
     }
     let currency = str_field(&session, "currency");
-    let trial_days = private["trial_end"].as_i64().map(|end| (end - session["created"].as_i64().unwrap_or(end)) / 86_400);
-    let card_optional = session["payment_method_collection"] == "if_required" && trial_days.is_some();
+    let trial_days = private["trial_end"]
+        .as_i64()
+        .map(|end| (end - session["created"].as_i64().unwrap_or(end)) / 86_400);
+    let card_optional =
+        session["payment_method_collection"] == "if_required" && trial_days.is_some();
     let items: Vec<(String, i64, String)> = private["line_items"]
         .as_array()
         .into_iter()
@@ -122,7 +147,10 @@ async fn render_checkout(emulator: &Emulator, id: &str, error: Option<String>, f
             let price = &item["price"];
             let quantity = item["quantity"].as_i64().unwrap_or(1);
             let amount = price["unit_amount"].as_i64().unwrap_or_default() * quantity;
-            let per = price["recurring"]["interval"].as_str().map(|i| format!(" / {i}")).unwrap_or_default();
+            let per = price["recurring"]["interval"]
+                .as_str()
+                .map(|i| format!(" / {i}"))
+                .unwrap_or_default();
             let name = price["nickname"].as_str().unwrap_or("Item").to_owned();
             (format!("{quantity} × {name}"), amount, per)
         })
@@ -130,7 +158,13 @@ async fn render_checkout(emulator: &Emulator, id: &str, error: Option<String>, f
     let total = session["amount_total"].as_i64().unwrap_or_default();
     let action = format!("{}/checkout/{id}", emulator.base);
     let cancel = session["cancel_url"].as_str().map(str::to_owned);
-    let button = if card_optional && total == 0 { "Start trial" } else if session["mode"] == "subscription" { "Subscribe" } else { "Pay" };
+    let button = if card_optional && total == 0 {
+        "Start trial"
+    } else if session["mode"] == "subscription" {
+        "Subscribe"
+    } else {
+        "Pay"
+    };
     let currency_for_items = currency.clone();
     Ok(page(
         "Checkout",
@@ -199,14 +233,33 @@ fn authentication_step(emulator: &Emulator, id: &str, form: &PayForm) -> Html<St
 }
 
 /// `POST /checkout/{id}`: pay. Success redirects to the session's `success_url`.
-pub async fn checkout_pay(State(emulator): State<Emulator>, Path(id): Path<String>, Form(form): Form<PayForm>) -> Response {
+pub async fn checkout_pay(
+    State(emulator): State<Emulator>,
+    Path(id): Path<String>,
+    Form(form): Form<PayForm>,
+) -> Response {
     let today = Utc::now();
     let card = if form.card_number.trim().is_empty() {
         None
     } else {
-        match Card::parse(&form.card_number, &form.card_expiry, &form.card_cvc, i64::from(today.year()), i64::from(today.month())) {
+        match Card::parse(
+            &form.card_number,
+            &form.card_expiry,
+            &form.card_cvc,
+            i64::from(today.year()),
+            i64::from(today.month()),
+        ) {
             Ok(card) => Some(card),
-            Err(message) => return again(&emulator, &id, message.to_owned(), &form, StatusCode::UNPROCESSABLE_ENTITY).await,
+            Err(message) => {
+                return again(
+                    &emulator,
+                    &id,
+                    message.to_owned(),
+                    &form,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
         }
     };
     let submission = Submission {
@@ -219,23 +272,43 @@ pub async fn checkout_pay(State(emulator): State<Emulator>, Path(id): Path<Strin
         Ok(w) => w,
         Err(e) => return failure(e),
     };
-    match checkout::complete(&mut w, &emulator.base, &id, submission).await {
-        Ok(target) => match w.commit().await {
-            Ok(_) => {
-                emulator.wake.notify_one();
-                Redirect::to(&target).into_response()
-            }
-            Err(e) => failure(e),
-        },
-        // Dropping the unit of work rolls back whatever the attempt wrote.
-        Err(PayError::NeedsAuthentication) => authentication_step(&emulator, &id, &form).into_response(),
-        Err(PayError::Declined(message)) => again(&emulator, &id, message, &form, StatusCode::PAYMENT_REQUIRED).await,
-        Err(PayError::Closed) => checkout_page(State(emulator), Path(id)).await,
-        Err(PayError::Internal(e)) => failure(e),
+    let outcome = checkout::complete(&mut w, &emulator.base, &id, submission).await;
+    let target = match outcome {
+        Ok(target) => target,
+        Err(e) => {
+            // Roll back whatever the attempt wrote, and release the emulator's lock before the
+            // page is rendered again (rendering takes the lock too).
+            drop(w);
+            return pay_failed(emulator, id, &form, e).await;
+        }
+    };
+    match w.commit().await {
+        Ok(_) => {
+            emulator.wake.notify_one();
+            Redirect::to(&target).into_response()
+        }
+        Err(e) => failure(e),
     }
 }
 
-async fn again(emulator: &Emulator, id: &str, message: String, form: &PayForm, status: StatusCode) -> Response {
+async fn pay_failed(emulator: Emulator, id: String, form: &PayForm, error: PayError) -> Response {
+    match error {
+        PayError::NeedsAuthentication => authentication_step(&emulator, &id, form).into_response(),
+        PayError::Declined(message) => {
+            again(&emulator, &id, message, form, StatusCode::PAYMENT_REQUIRED).await
+        }
+        PayError::Closed => checkout_page(State(emulator), Path(id)).await,
+        PayError::Internal(e) => failure(e),
+    }
+}
+
+async fn again(
+    emulator: &Emulator,
+    id: &str,
+    message: String,
+    form: &PayForm,
+    status: StatusCode,
+) -> Response {
     match render_checkout(emulator, id, Some(message), form).await {
         Ok(html) => (status, html).into_response(),
         Err(e) => failure(e),
@@ -250,7 +323,11 @@ pub async fn portal_page(State(emulator): State<Emulator>, Path(id): Path<String
     }
 }
 
-async fn render_portal(emulator: &Emulator, id: &str, error: Option<String>) -> Result<Html<String>, StripeError> {
+async fn render_portal(
+    emulator: &Emulator,
+    id: &str,
+    error: Option<String>,
+) -> Result<Html<String>, StripeError> {
     let mut w = Work::begin(&emulator.pool, None).await?;
     let session = w.fetch("billing_portal.session", id, "session").await?;
     let customer_id = str_field(&session, "customer");
@@ -259,7 +336,10 @@ async fn render_portal(emulator: &Emulator, id: &str, error: Option<String>) -> 
         Some(pm) => w.load(pm).await?,
         None => None,
     };
-    let filter = || Filter { customer: Some(&customer_id), test_clock: None };
+    let filter = || Filter {
+        customer: Some(&customer_id),
+        test_clock: None,
+    };
     let subscriptions: Vec<Value> = w
         .all("subscription", filter())
         .await?
@@ -270,7 +350,15 @@ async fn render_portal(emulator: &Emulator, id: &str, error: Option<String>) -> 
     w.commit().await?;
     let base = format!("{}/portal/{id}", emulator.base);
     let card_line = card
-        .map(|pm| format!("{} ending in {} (expires {}/{})", str_field(&pm["card"], "brand"), str_field(&pm["card"], "last4"), pm["card"]["exp_month"], pm["card"]["exp_year"]))
+        .map(|pm| {
+            format!(
+                "{} ending in {} (expires {}/{})",
+                str_field(&pm["card"], "brand"),
+                str_field(&pm["card"], "last4"),
+                pm["card"]["exp_month"],
+                pm["card"]["exp_year"]
+            )
+        })
         .unwrap_or_else(|| "No card on file.".to_owned());
     let return_url = session["return_url"].as_str().map(str::to_owned);
     let email = customer["email"].as_str().unwrap_or_default().to_owned();
@@ -342,9 +430,19 @@ pub struct CardForm {
 }
 
 /// `POST /portal/{session}/card`: saves a new default card and collects open invoices with it.
-pub async fn portal_card(State(emulator): State<Emulator>, Path(id): Path<String>, Form(form): Form<CardForm>) -> Response {
+pub async fn portal_card(
+    State(emulator): State<Emulator>,
+    Path(id): Path<String>,
+    Form(form): Form<CardForm>,
+) -> Response {
     let today = Utc::now();
-    let card = match Card::parse(&form.card_number, &form.card_expiry, &form.card_cvc, i64::from(today.year()), i64::from(today.month())) {
+    let card = match Card::parse(
+        &form.card_number,
+        &form.card_expiry,
+        &form.card_cvc,
+        i64::from(today.year()),
+        i64::from(today.month()),
+    ) {
         Ok(card) => card,
         Err(message) => return portal_again(&emulator, &id, message.to_owned()).await,
     };
@@ -353,16 +451,34 @@ pub async fn portal_card(State(emulator): State<Emulator>, Path(id): Path<String
         let session = w.fetch("billing_portal.session", &id, "session").await?;
         let customer = str_field(&session, "customer");
         let now = w.now_for_customer(Some(&customer)).await?;
-        let mut engine = Engine { w: &mut w, base: &emulator.base };
+        let mut engine = Engine {
+            w: &mut w,
+            base: &emulator.base,
+        };
         let pm = engine.attach_card(now, &customer, &card).await?;
         let pm_id = str_field(&pm, "id");
-        engine.set_default_payment_method(now, &customer, &pm_id).await?;
+        engine
+            .set_default_payment_method(now, &customer, &pm_id)
+            .await?;
         // Subscriptions with their own default follow the new card too.
-        for sub in engine.w.all("subscription", Filter { customer: Some(&customer), test_clock: None }).await? {
+        for sub in engine
+            .w
+            .all(
+                "subscription",
+                Filter {
+                    customer: Some(&customer),
+                    test_clock: None,
+                },
+            )
+            .await?
+        {
             if sub["default_payment_method"].is_string() && sub["status"] != "canceled" {
                 let mut after = sub.clone();
                 after["default_payment_method"] = json!(pm_id);
-                engine.w.save_and_emit_update(now, "customer.subscription.updated", &sub, &after).await?;
+                engine
+                    .w
+                    .save_and_emit_update(now, "customer.subscription.updated", &sub, &after)
+                    .await?;
             }
         }
         engine.collect_open_invoices(now, &customer).await?;
@@ -397,7 +513,11 @@ pub async fn portal_subscription(
         let session = w.fetch("billing_portal.session", &id, "session").await?;
         let sub = w.fetch("subscription", &sub_id, "subscription").await?;
         if sub["customer"] != session["customer"] {
-            return Err(StripeError::no_such("subscription", &sub_id, "subscription"));
+            return Err(StripeError::no_such(
+                "subscription",
+                &sub_id,
+                "subscription",
+            ));
         }
         let cancel = match action.as_str() {
             "cancel" => true,
@@ -407,10 +527,19 @@ pub async fn portal_subscription(
         let now = w.now_for_customer(sub["customer"].as_str()).await?;
         let mut after = sub.clone();
         after["cancel_at_period_end"] = json!(cancel);
-        after["cancel_at"] = if cancel { json!(Engine::period_of(&sub).1) } else { Value::Null };
+        after["cancel_at"] = if cancel {
+            json!(Engine::period_of(&sub).1)
+        } else {
+            Value::Null
+        };
         after["canceled_at"] = if cancel { json!(now) } else { Value::Null };
-        after["cancellation_details"]["reason"] = if cancel { json!("cancellation_requested") } else { Value::Null };
-        w.save_and_emit_update(now, "customer.subscription.updated", &sub, &after).await?;
+        after["cancellation_details"]["reason"] = if cancel {
+            json!("cancellation_requested")
+        } else {
+            Value::Null
+        };
+        w.save_and_emit_update(now, "customer.subscription.updated", &sub, &after)
+            .await?;
         w.commit().await?;
         Ok(())
     }
@@ -437,7 +566,12 @@ fn invoice_lines(invoice: &Value) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|l| (str_field(l, "description"), money(l["amount"].as_i64().unwrap_or_default(), currency)))
+        .map(|l| {
+            (
+                str_field(l, "description"),
+                money(l["amount"].as_i64().unwrap_or_default(), currency),
+            )
+        })
         .collect()
 }
 
@@ -476,18 +610,34 @@ pub async fn invoice_pdf(State(emulator): State<Emulator>, Path(id): Path<String
     let currency = invoice["currency"].as_str().unwrap_or("usd");
     let mut lines = vec![
         format!("Invoice {}", invoice["number"].as_str().unwrap_or("Draft")),
-        format!("Issued {}", date(invoice["created"].as_i64().unwrap_or_default())),
-        format!("Billed to {}", invoice["customer_email"].as_str().unwrap_or("customer")),
+        format!(
+            "Issued {}",
+            date(invoice["created"].as_i64().unwrap_or_default())
+        ),
+        format!(
+            "Billed to {}",
+            invoice["customer_email"].as_str().unwrap_or("customer")
+        ),
         String::new(),
     ];
-    lines.extend(invoice_lines(&invoice).into_iter().map(|(d, a)| format!("{d}    {a}")));
+    lines.extend(
+        invoice_lines(&invoice)
+            .into_iter()
+            .map(|(d, a)| format!("{d}    {a}")),
+    );
     lines.push(String::new());
-    lines.push(format!("Total {}", money(invoice["total"].as_i64().unwrap_or_default(), currency)));
+    lines.push(format!(
+        "Total {}",
+        money(invoice["total"].as_i64().unwrap_or_default(), currency)
+    ));
     lines.push(format!("Status {}", str_field(&invoice, "status")));
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("inline; filename=\"invoice-{id}.pdf\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"invoice-{id}.pdf\""),
+            ),
         ],
         pdf::text_document(&lines),
     )

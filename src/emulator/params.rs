@@ -22,13 +22,17 @@ pub fn parse(encoded: &str) -> Result<BTreeMap<String, Value>, StripeError> {
     let mut root: BTreeMap<String, Value> = BTreeMap::new();
     let mut push_counters: BTreeMap<String, usize> = BTreeMap::new();
     for (key, value) in form_urlencoded_pairs(encoded) {
-        let (head, segments) = split_key(&key)
-            .ok_or_else(|| StripeError::invalid_request(format!("Invalid parameter name: {key}"), Some(&key)))?;
+        let (head, segments) = split_key(&key).ok_or_else(|| {
+            StripeError::invalid_request(format!("Invalid parameter name: {key}"), Some(&key))
+        })?;
         let mut path: Vec<String> = Vec::with_capacity(segments.len());
         for (i, segment) in segments.iter().enumerate() {
             if segment.is_empty() {
                 // `key[]`: the next index of this list.
-                let counter_key = format!("{head}{}", path.iter().map(|p| format!("[{p}]")).collect::<String>());
+                let counter_key = format!(
+                    "{head}{}",
+                    path.iter().map(|p| format!("[{p}]")).collect::<String>()
+                );
                 let next = push_counters.entry(counter_key).or_insert(0);
                 path.push(next.to_string());
                 *next += 1;
@@ -171,7 +175,10 @@ impl Params {
         match self.string(key)? {
             None => Ok(None),
             Some(s) if s.is_empty() => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|_| self.invalid(key, "an integer")),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| self.invalid(key, "an integer")),
         }
     }
 
@@ -308,12 +315,21 @@ mod tests {
             "mode=subscription&line_items[0][price]=price_a&line_items[0][quantity]=2\
              &line_items[1][price]=price_b&metadata[org_id]=42&expand[]=customer&expand[]=subscription",
         );
-        assert_eq!(p.string("mode").expect("ok").as_deref(), Some("subscription"));
+        assert_eq!(
+            p.string("mode").expect("ok").as_deref(),
+            Some("subscription")
+        );
         let mut items = p.objects("line_items").expect("list");
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].string("price").expect("ok").as_deref(), Some("price_a"));
+        assert_eq!(
+            items[0].string("price").expect("ok").as_deref(),
+            Some("price_a")
+        );
         assert_eq!(items[0].integer("quantity").expect("ok"), Some(2));
-        assert_eq!(p.strings("expand").expect("ok"), vec!["customer", "subscription"]);
+        assert_eq!(
+            p.strings("expand").expect("ok"),
+            vec!["customer", "subscription"]
+        );
         let metadata = p.metadata("metadata").expect("ok").expect("present");
         assert_eq!(metadata.get("org_id").map(String::as_str), Some("42"));
         p.finish().expect("all taken");
@@ -321,7 +337,9 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_named_with_their_full_path() {
-        let mut p = params("customer=cus_1&subscription_data[trial_period_days]=7&subscription_data[bogus]=1");
+        let mut p = params(
+            "customer=cus_1&subscription_data[trial_period_days]=7&subscription_data[bogus]=1",
+        );
         p.string("customer").expect("ok");
         let mut sub = p.object("subscription_data").expect("ok").expect("present");
         assert_eq!(sub.integer("trial_period_days").expect("ok"), Some(7));
@@ -333,7 +351,9 @@ mod tests {
 
     #[test]
     fn percent_encoding_and_bad_values() {
-        let mut p = params("success_url=https%3A%2F%2Fx.test%2Fok%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D&n=abc");
+        let mut p = params(
+            "success_url=https%3A%2F%2Fx.test%2Fok%3Fsession_id%3D%7BCHECKOUT_SESSION_ID%7D&n=abc",
+        );
         assert_eq!(
             p.string("success_url").expect("ok").as_deref(),
             Some("https://x.test/ok?session_id={CHECKOUT_SESSION_ID}")

@@ -39,7 +39,7 @@ pub struct Work {
     chaos: bool,
     pub request_id: String,
     pub idempotency_key: Option<String>,
-    pub emitted_events: bool,
+    events_emitted: i64,
 }
 
 /// Which objects to list.
@@ -50,7 +50,10 @@ pub struct Filter<'a> {
 }
 
 impl Work {
-    pub async fn begin(pool: &PgPool, idempotency_key: Option<String>) -> Result<Self, StripeError> {
+    pub async fn begin(
+        pool: &PgPool,
+        idempotency_key: Option<String>,
+    ) -> Result<Self, StripeError> {
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('stripe_emulator'))")
             .execute(&mut *tx)
@@ -65,13 +68,14 @@ impl Work {
             chaos,
             request_id: new_id("req"),
             idempotency_key,
-            emitted_events: false,
+            events_emitted: 0,
         })
     }
 
+    /// Commits; returns whether any event was emitted (so the sender should be woken).
     pub async fn commit(self) -> Result<bool, StripeError> {
         self.tx.commit().await?;
-        Ok(self.emitted_events)
+        Ok(self.events_emitted > 0)
     }
 
     pub fn tx(&mut self) -> &mut sqlx::PgConnection {
@@ -126,7 +130,10 @@ impl Work {
     }
 
     /// The test clock a customer lives on, if any.
-    pub async fn clock_of_customer(&mut self, customer: Option<&str>) -> Result<Option<String>, StripeError> {
+    pub async fn clock_of_customer(
+        &mut self,
+        customer: Option<&str>,
+    ) -> Result<Option<String>, StripeError> {
         let Some(customer) = customer else {
             return Ok(None);
         };
@@ -163,7 +170,9 @@ impl Work {
             "test_helpers.test_clock" => Some(id.clone()),
             _ => self.clock_of_customer(customer.as_deref()).await?,
         };
-        let created = object["created"].as_i64().unwrap_or_else(|| self.global_now());
+        let created = object["created"]
+            .as_i64()
+            .unwrap_or_else(|| self.global_now());
         sqlx::query(
             "INSERT INTO stripe_emulator.objects (id, kind, customer, test_clock, created, data)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -181,11 +190,13 @@ impl Work {
 
     /// The emulator's private notes on an object (never served).
     pub async fn private(&mut self, id: &str) -> Result<Value, StripeError> {
-        Ok(sqlx::query_scalar("SELECT private FROM stripe_emulator.objects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            .unwrap_or_else(|| json!({})))
+        Ok(
+            sqlx::query_scalar("SELECT private FROM stripe_emulator.objects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .unwrap_or_else(|| json!({})),
+        )
     }
 
     pub async fn set_private(&mut self, id: &str, private: &Value) -> Result<(), StripeError> {
@@ -198,7 +209,11 @@ impl Work {
     }
 
     /// Objects of `kind` on one clock: a test clock, or (`None`) the global clock.
-    pub async fn all_on_clock(&mut self, kind: &str, clock: Option<&str>) -> Result<Vec<Value>, StripeError> {
+    pub async fn all_on_clock(
+        &mut self,
+        kind: &str,
+        clock: Option<&str>,
+    ) -> Result<Vec<Value>, StripeError> {
         Ok(sqlx::query_scalar(
             "SELECT data FROM stripe_emulator.objects
              WHERE kind = $1 AND test_clock IS NOT DISTINCT FROM $2
@@ -294,8 +309,8 @@ impl Work {
         .execute(&mut *self.tx)
         .await?;
         // Deliveries reference the event row, so they go in after it.
-        webhooks::insert_deliveries(self, &event).await?;
-        self.emitted_events = true;
+        webhooks::insert_deliveries(self, &event, self.events_emitted).await?;
+        self.events_emitted += 1;
         Ok(event)
     }
 
@@ -325,7 +340,11 @@ impl Work {
         Ok(())
     }
 
-    async fn expand_path(&mut self, value: &mut Value, segments: &[&str]) -> Result<(), StripeError> {
+    async fn expand_path(
+        &mut self,
+        value: &mut Value,
+        segments: &[&str],
+    ) -> Result<(), StripeError> {
         let Some((first, rest)) = segments.split_first() else {
             return Ok(());
         };
@@ -376,7 +395,10 @@ fn customer_of(object: &Value) -> Option<String> {
     }
     match &object["customer"] {
         Value::String(id) => Some(id.clone()),
-        Value::Object(customer) => customer.get("id").and_then(Value::as_str).map(str::to_owned),
+        Value::Object(customer) => customer
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         _ => None,
     }
 }
@@ -424,7 +446,8 @@ pub fn paginate(
         return Ok((page, has_more));
     }
     if let Some(before) = ending_before {
-        let end = position(before).ok_or_else(|| StripeError::no_such("object", before, "ending_before"))?;
+        let end = position(before)
+            .ok_or_else(|| StripeError::no_such("object", before, "ending_before"))?;
         let start = end.saturating_sub(limit);
         return Ok((items[start..end].to_vec(), start > 0));
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use sqlx::PgPool;
@@ -14,6 +13,9 @@ use tokio::sync::Notify;
 
 use super::error::StripeError;
 use super::store::{new_id, real_now, Work};
+
+/// With chaos on, the first this-many events of a request are delivered in reverse order.
+const CHAOS_SLOTS: i64 = 25;
 
 /// A configured endpoint: where events go and the secret they are signed with.
 #[derive(Debug, Clone)]
@@ -31,7 +33,9 @@ impl std::str::FromStr for EndpointConfig {
             .rsplit_once('=')
             .ok_or_else(|| format!("expected URL=SECRET, got {s:?}"))?;
         if !(url.starts_with("http://") || url.starts_with("https://")) || secret.is_empty() {
-            return Err(format!("expected URL=SECRET with an http(s) URL, got {s:?}"));
+            return Err(format!(
+                "expected URL=SECRET with an http(s) URL, got {s:?}"
+            ));
         }
         Ok(Self {
             url: url.to_owned(),
@@ -62,7 +66,10 @@ pub async fn register(pool: &PgPool, endpoint: &EndpointConfig) -> Result<String
 }
 
 /// [`register`] inside a unit of work.
-pub async fn register_in(work: &mut Work, endpoint: &EndpointConfig) -> Result<String, StripeError> {
+pub async fn register_in(
+    work: &mut Work,
+    endpoint: &EndpointConfig,
+) -> Result<String, StripeError> {
     let existing: Option<String> =
         sqlx::query_scalar("SELECT id FROM stripe_emulator.webhook_endpoints WHERE url = $1")
             .bind(&endpoint.url)
@@ -103,14 +110,19 @@ pub async fn queue_deliveries(work: &mut Work, event: &Value) -> Result<i64, Str
     .await?)
 }
 
-/// Queues the deliveries of a stored event: once per endpoint, or with chaos twice, each after a
-/// random delay so they arrive out of order.
-pub async fn insert_deliveries(work: &mut Work, event: &Value) -> Result<(), StripeError> {
+/// Queues the deliveries of a stored event: once per endpoint, or with chaos twice and in
+/// reverse order: the n-th event of a request waits less than the one before it, and its copy
+/// comes later still, so anything a request emits arrives newest first and then again.
+pub async fn insert_deliveries(
+    work: &mut Work,
+    event: &Value,
+    index_in_request: i64,
+) -> Result<(), StripeError> {
     let event_type = event["type"].as_str().unwrap_or_default();
     let copies = if work.chaos() { 2 } else { 1 };
-    for _ in 0..copies {
+    for copy in 0..copies {
         let delay_ms: i64 = if work.chaos() {
-            rand::rng().random_range(0..1500)
+            (CHAOS_SLOTS - index_in_request).max(0) * 60 + copy * 400
         } else {
             0
         };
@@ -184,7 +196,10 @@ async fn deliver_due(
             .post(&url)
             .header("content-type", "application/json; charset=utf-8")
             .header("stripe-signature", header)
-            .header("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .header(
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            )
             .body(payload)
             .send()
             .await;
@@ -217,7 +232,13 @@ async fn deliver_due(
 }
 
 /// The API's view of an endpoint.
-pub fn endpoint_object(id: &str, url: &str, secret: Option<&str>, events: &[String], created: i64) -> Value {
+pub fn endpoint_object(
+    id: &str,
+    url: &str,
+    secret: Option<&str>,
+    events: &[String],
+    created: i64,
+) -> Value {
     let mut object = json!({
         "id": id,
         "object": "webhook_endpoint",

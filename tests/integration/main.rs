@@ -3,5 +3,6 @@
 mod harness;
 
 mod accounts;
+mod emulator;
 mod orgs_and_admin;
 mod platform;

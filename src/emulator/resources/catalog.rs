@@ -12,7 +12,11 @@ use crate::emulator::Emulator;
 
 const INTERVALS: [&str; 4] = ["day", "week", "month", "year"];
 
-pub async fn create_product(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn create_product(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let name = p.required_string("name")?;
     let product = new_product(w, p, name).await?;
@@ -28,11 +32,10 @@ async fn new_product(w: &mut Work, p: &mut Params, name: String) -> Result<Value
     let mut product = objects::product(now, &name, description, metadata, active);
     if let Some(id) = id {
         if w.load(&id).await?.is_some() {
-            return Err(StripeError::invalid_request(
-                "Product already exists.",
-                Some("id"),
-            )
-            .with_code("resource_already_exists"));
+            return Err(
+                StripeError::invalid_request("Product already exists.", Some("id"))
+                    .with_code("resource_already_exists"),
+            );
         }
         product["id"] = json!(id);
     }
@@ -41,11 +44,19 @@ async fn new_product(w: &mut Work, p: &mut Params, name: String) -> Result<Value
     Ok(product)
 }
 
-pub async fn retrieve_product(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn retrieve_product(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     w.fetch("product", &call.id("id"), "id").await
 }
 
-pub async fn update_product(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn update_product(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let before = w.fetch("product", &call.id("id"), "id").await?;
     let mut after = before.clone();
     let p = &mut call.params;
@@ -61,11 +72,16 @@ pub async fn update_product(w: &mut Work, _: &Emulator, call: &mut Call) -> Resu
     merge_metadata(&mut after, p)?;
     let now = w.global_now();
     after["updated"] = json!(now);
-    w.save_and_emit_update(now, "product.updated", &before, &after).await?;
+    w.save_and_emit_update(now, "product.updated", &before, &after)
+        .await?;
     Ok(after)
 }
 
-pub async fn list_products(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn list_products(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let active = call.params.boolean("active")?;
     let items = w
         .all("product", Default::default())
@@ -76,11 +92,18 @@ pub async fn list_products(w: &mut Work, _: &Emulator, call: &mut Call) -> Resul
     call.list(items)
 }
 
-pub async fn create_price(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn create_price(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let currency = p.required_string("currency")?.to_lowercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_lowercase()) {
-        return Err(StripeError::invalid_request(format!("Invalid currency: {currency}"), Some("currency")));
+        return Err(StripeError::invalid_request(
+            format!("Invalid currency: {currency}"),
+            Some("currency"),
+        ));
     }
     let unit_amount = p
         .integer("unit_amount")?
@@ -98,7 +121,10 @@ pub async fn create_price(w: &mut Work, emulator: &Emulator, call: &mut Call) ->
                 .ok_or_else(|| StripeError::missing_param("recurring[interval]"))?;
             let interval_count = r.integer("interval_count")?.unwrap_or(1);
             r.finish()?;
-            Some(Recurring { interval, interval_count })
+            Some(Recurring {
+                interval,
+                interval_count,
+            })
         }
         None => None,
     };
@@ -140,13 +166,23 @@ pub async fn create_price(w: &mut Work, emulator: &Emulator, call: &mut Call) ->
             }
             let before = holder.clone();
             holder["lookup_key"] = Value::Null;
-            w.save_and_emit_update(now, "price.updated", &before, &holder).await?;
+            w.save_and_emit_update(now, "price.updated", &before, &holder)
+                .await?;
         }
     }
     let _ = emulator;
     let price = objects::price(
         now,
-        PriceSpec { product, currency, unit_amount, recurring, lookup_key, nickname, metadata, active },
+        PriceSpec {
+            product,
+            currency,
+            unit_amount,
+            recurring,
+            lookup_key,
+            nickname,
+            metadata,
+            active,
+        },
     );
     w.insert(&price).await?;
     w.emit(now, "price.created", &price, None).await?;
@@ -154,19 +190,26 @@ pub async fn create_price(w: &mut Work, emulator: &Emulator, call: &mut Call) ->
 }
 
 async fn prices_with_lookup_key(w: &mut Work, key: &str) -> Result<Vec<Value>, StripeError> {
-    Ok(w
-        .all("price", Default::default())
+    Ok(w.all("price", Default::default())
         .await?
         .into_iter()
         .filter(|p| p["lookup_key"] == json!(key))
         .collect())
 }
 
-pub async fn retrieve_price(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn retrieve_price(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     w.fetch("price", &call.id("id"), "id").await
 }
 
-pub async fn update_price(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn update_price(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let before = w.fetch("price", &call.id("id"), "id").await?;
     let mut after = before.clone();
     let p = &mut call.params;
@@ -194,16 +237,22 @@ pub async fn update_price(w: &mut Work, _: &Emulator, call: &mut Call) -> Result
                 }
                 let old = holder.clone();
                 holder["lookup_key"] = Value::Null;
-                w.save_and_emit_update(now, "price.updated", &old, &holder).await?;
+                w.save_and_emit_update(now, "price.updated", &old, &holder)
+                    .await?;
             }
         }
         after["lookup_key"] = json!(key);
     }
-    w.save_and_emit_update(now, "price.updated", &before, &after).await?;
+    w.save_and_emit_update(now, "price.updated", &before, &after)
+        .await?;
     Ok(after)
 }
 
-pub async fn list_prices(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn list_prices(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let lookup_keys = p.strings("lookup_keys")?;
     let active = p.boolean("active")?;
@@ -217,9 +266,13 @@ pub async fn list_prices(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<
         .filter(|price| {
             (lookup_keys.is_empty() || lookup_keys.iter().any(|k| price["lookup_key"] == json!(k)))
                 && active.is_none_or(|a| price["active"] == a)
-                && product.as_ref().is_none_or(|id| price["product"] == json!(id))
+                && product
+                    .as_ref()
+                    .is_none_or(|id| price["product"] == json!(id))
                 && kind.as_ref().is_none_or(|t| price["type"] == json!(t))
-                && currency.as_ref().is_none_or(|c| price["currency"] == json!(c))
+                && currency
+                    .as_ref()
+                    .is_none_or(|c| price["currency"] == json!(c))
         })
         .collect();
     call.list(items)

@@ -15,7 +15,11 @@ use crate::emulator::Emulator;
 /// Sessions stay open this long unless `expires_at` says otherwise (Stripe's default).
 const DEFAULT_LIFETIME: i64 = 24 * 3600;
 
-pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn create(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let mode = p
         .one_of("mode", &["payment", "subscription"])?
@@ -67,7 +71,9 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         }
         let price = match (item.string("price")?, item.object("price_data")?) {
             (Some(id), None) => {
-                let price = w.fetch("price", &id, &format!("line_items[{i}][price]")).await?;
+                let price = w
+                    .fetch("price", &id, &format!("line_items[{i}][price]"))
+                    .await?;
                 if price["active"] != true {
                     return Err(StripeError::invalid_request(
                         format!("The price `{id}` is not active."),
@@ -78,15 +84,18 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
             }
             (None, Some(mut data)) => {
                 let currency = data.required_string("currency")?.to_lowercase();
-                let unit_amount = data
-                    .integer("unit_amount")?
-                    .ok_or_else(|| StripeError::missing_param(&format!("line_items[{i}][price_data][unit_amount]")))?;
+                let unit_amount = data.integer("unit_amount")?.ok_or_else(|| {
+                    StripeError::missing_param(&format!("line_items[{i}][price_data][unit_amount]"))
+                })?;
                 let recurring = match data.object("recurring")? {
                     Some(mut r) => {
                         let interval = r.required_string("interval")?;
                         let interval_count = r.integer("interval_count")?.unwrap_or(1);
                         r.finish()?;
-                        Some(Recurring { interval, interval_count })
+                        Some(Recurring {
+                            interval,
+                            interval_count,
+                        })
                     }
                     None => None,
                 };
@@ -101,17 +110,34 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
                         w.insert(&product).await?;
                         str_field(&product, "id")
                     }
-                    (None, None) => return Err(StripeError::missing_param(&format!("line_items[{i}][price_data][product]"))),
+                    (None, None) => {
+                        return Err(StripeError::missing_param(&format!(
+                            "line_items[{i}][price_data][product]"
+                        )))
+                    }
                 };
                 data.finish()?;
                 let price = objects::price(
                     now,
-                    PriceSpec { product, currency, unit_amount, recurring, lookup_key: None, nickname: None, metadata: json!({}), active: false },
+                    PriceSpec {
+                        product,
+                        currency,
+                        unit_amount,
+                        recurring,
+                        lookup_key: None,
+                        nickname: None,
+                        metadata: json!({}),
+                        active: false,
+                    },
                 );
                 w.insert(&price).await?;
                 price
             }
-            _ => return Err(StripeError::missing_param(&format!("line_items[{i}][price]"))),
+            _ => {
+                return Err(StripeError::missing_param(&format!(
+                    "line_items[{i}][price]"
+                )))
+            }
         };
         item.finish()?;
         let recurring = price["type"] == "recurring";
@@ -158,8 +184,10 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         private["description"] = json!(data.string("description")?);
         if let Some(mut settings) = data.object("trial_settings")? {
             if let Some(mut end) = settings.object("end_behavior")? {
-                private["missing_payment_method"] =
-                    json!(end.one_of("missing_payment_method", &["cancel", "create_invoice", "pause"])?);
+                private["missing_payment_method"] = json!(end.one_of(
+                    "missing_payment_method",
+                    &["cancel", "create_invoice", "pause"]
+                )?);
                 end.finish()?;
             }
             settings.finish()?;
@@ -187,7 +215,10 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
     let trial = !private["trial_end"].is_null();
     let subtotal: i64 = items
         .iter()
-        .map(|i| i["price"]["unit_amount"].as_i64().unwrap_or_default() * i["quantity"].as_i64().unwrap_or(1))
+        .map(|i| {
+            i["price"]["unit_amount"].as_i64().unwrap_or_default()
+                * i["quantity"].as_i64().unwrap_or(1)
+        })
         .sum();
     let total = if trial { 0 } else { subtotal };
     let id = format!("cs_test_{}", &new_id("x")[2..]);
@@ -250,7 +281,9 @@ pub async fn retrieve(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Val
 
 pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let customer = call.params.string("customer")?;
-    let status = call.params.one_of("status", &["open", "complete", "expired"])?;
+    let status = call
+        .params
+        .one_of("status", &["open", "complete", "expired"])?;
     let subscription = call.params.string("subscription")?;
     let payment_intent = call.params.string("payment_intent")?;
     let items = w
@@ -260,8 +293,12 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
         .filter(|s| {
             customer.as_ref().is_none_or(|c| s["customer"] == json!(c))
                 && status.as_ref().is_none_or(|st| s["status"] == json!(st))
-                && subscription.as_ref().is_none_or(|x| s["subscription"] == json!(x))
-                && payment_intent.as_ref().is_none_or(|x| s["payment_intent"] == json!(x))
+                && subscription
+                    .as_ref()
+                    .is_none_or(|x| s["subscription"] == json!(x))
+                && payment_intent
+                    .as_ref()
+                    .is_none_or(|x| s["payment_intent"] == json!(x))
         })
         .collect();
     call.list(items)
@@ -310,7 +347,8 @@ pub async fn expire(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     after["status"] = json!("expired");
     let now = w.now_for_customer(before["customer"].as_str()).await?;
     w.save(&after).await?;
-    w.emit(now, "checkout.session.expired", &after, None).await?;
+    w.emit(now, "checkout.session.expired", &after, None)
+        .await?;
     Ok(after)
 }
 
@@ -347,7 +385,12 @@ pub struct Submission {
 /// Completes a session as Stripe does when the customer pays: the customer, the saved card,
 /// the subscription (or the payment), then `checkout.session.completed`. Returns where to send
 /// the browser. Errors leave the caller to roll back.
-pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission) -> Result<String, PayError> {
+pub async fn complete(
+    w: &mut Work,
+    base: &str,
+    id: &str,
+    submission: Submission,
+) -> Result<String, PayError> {
     let before = w.fetch("checkout.session", id, "session").await?;
     if before["status"] != "open" {
         return Err(PayError::Closed);
@@ -373,11 +416,18 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
     let customer_id = match before["customer"].as_str() {
         Some(id) => id.to_owned(),
         None => {
-            let email = submission.email.clone().or_else(|| before["customer_email"].as_str().map(str::to_owned));
+            let email = submission
+                .email
+                .clone()
+                .or_else(|| before["customer_email"].as_str().map(str::to_owned));
             let now = engine.w.global_now();
-            let customer = objects::customer(now, email, submission.name.clone(), None, json!({}), None);
+            let customer =
+                objects::customer(now, email, submission.name.clone(), None, json!({}), None);
             engine.w.insert(&customer).await?;
-            engine.w.emit(now, "customer.created", &customer, None).await?;
+            engine
+                .w
+                .emit(now, "customer.created", &customer, None)
+                .await?;
             str_field(&customer, "id")
         }
     };
@@ -386,7 +436,9 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
         Some(card) => {
             let pm = engine.attach_card(now, &customer_id, card).await?;
             let pm_id = str_field(&pm, "id");
-            engine.set_default_payment_method(now, &customer_id, &pm_id).await?;
+            engine
+                .set_default_payment_method(now, &customer_id, &pm_id)
+                .await?;
             Some(pm_id)
         }
         None => None,
@@ -417,8 +469,15 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
                     items,
                     trial_end,
                     default_payment_method: pm,
-                    metadata: if private["subscription_metadata"].is_object() { private["subscription_metadata"].clone() } else { json!({}) },
-                    missing_payment_method: private["missing_payment_method"].as_str().unwrap_or("create_invoice").to_owned(),
+                    metadata: if private["subscription_metadata"].is_object() {
+                        private["subscription_metadata"].clone()
+                    } else {
+                        json!({})
+                    },
+                    missing_payment_method: private["missing_payment_method"]
+                        .as_str()
+                        .unwrap_or("create_invoice")
+                        .to_owned(),
                     payment_behavior: PaymentBehavior::ErrorIfIncomplete,
                     description: private["description"].as_str().map(str::to_owned),
                 },
@@ -426,7 +485,11 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
             .await?;
         after["subscription"] = sub["id"].clone();
         after["invoice"] = sub["latest_invoice"].clone();
-        after["payment_status"] = json!(if trial_end.is_some() { "no_payment_required" } else { "paid" });
+        after["payment_status"] = json!(if trial_end.is_some() {
+            "no_payment_required"
+        } else {
+            "paid"
+        });
     } else {
         let amount = before["amount_total"].as_i64().unwrap_or_default();
         let currency = str_field(&before, "currency");
@@ -438,8 +501,14 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
                     currency: &currency,
                     customer: Some(&customer_id),
                     payment_method: pm.as_deref(),
-                    description: private["payment_intent_description"].as_str().map(str::to_owned),
-                    metadata: if private["payment_intent_metadata"].is_object() { private["payment_intent_metadata"].clone() } else { json!({}) },
+                    description: private["payment_intent_description"]
+                        .as_str()
+                        .map(str::to_owned),
+                    metadata: if private["payment_intent_metadata"].is_object() {
+                        private["payment_intent_metadata"].clone()
+                    } else {
+                        json!({})
+                    },
                 },
                 false,
             )
@@ -452,6 +521,9 @@ pub async fn complete(w: &mut Work, base: &str, id: &str, submission: Submission
     }
     after["status"] = json!("complete");
     engine.w.save(&after).await?;
-    engine.w.emit(now, "checkout.session.completed", &after, None).await?;
+    engine
+        .w
+        .emit(now, "checkout.session.completed", &after, None)
+        .await?;
     Ok(str_field(&after, "success_url").replace("{CHECKOUT_SESSION_ID}", id))
 }

@@ -17,7 +17,11 @@ pub async fn clock(w: &mut Work, _: &Emulator, _: &mut Call) -> Result<Value, St
 
 /// `POST /_emulator/clock/advance` with `seconds=N` or `to=TIMESTAMP`: moves the global clock
 /// forward and runs everything that falls due, in order.
-pub async fn advance(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn advance(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let seconds = call.params.integer("seconds")?;
     let to = call.params.integer("to")?;
     let now = w.global_now();
@@ -31,8 +35,12 @@ pub async fn advance(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
             ))
         }
     };
-    w.set_clock_offset(w.clock_offset() + (target - now)).await?;
-    let mut engine = Engine { w, base: &emulator.base };
+    w.set_clock_offset(w.clock_offset() + (target - now))
+        .await?;
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     let ran = engine.run_due(None, target).await?;
     Ok(json!({ "now": target, "offset_seconds": engine.w.clock_offset(), "ran": ran }))
 }
@@ -49,7 +57,11 @@ pub async fn chaos(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value,
 
 /// `POST /_emulator/webhook_endpoints` with `url` and `secret`: an endpoint whose secret the
 /// caller chooses (real Stripe generates it; the portal's configuration names it).
-pub async fn register_endpoint(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn register_endpoint(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let url = call.params.required_string("url")?;
     let secret = call.params.required_string("secret")?;
     let spec: crate::emulator::webhooks::EndpointConfig = format!("{url}={secret}")

@@ -17,7 +17,8 @@ pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     let metadata = metadata_value(p)?;
     let test_clock = p.string("test_clock")?;
     if let Some(clock) = &test_clock {
-        w.fetch("test_helpers.test_clock", clock, "test_clock").await?;
+        w.fetch("test_helpers.test_clock", clock, "test_clock")
+            .await?;
     }
     let default_pm = match p.object("invoice_settings")? {
         Some(mut settings) => {
@@ -30,7 +31,12 @@ pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     let now = w.now_on(test_clock.as_deref()).await?;
     let mut customer = objects::customer(now, email, name, description, metadata, test_clock);
     if let Some(pm) = default_pm {
-        w.fetch("payment_method", &pm, "invoice_settings[default_payment_method]").await?;
+        w.fetch(
+            "payment_method",
+            &pm,
+            "invoice_settings[default_payment_method]",
+        )
+        .await?;
         customer["invoice_settings"]["default_payment_method"] = json!(pm);
     }
     w.insert(&customer).await?;
@@ -56,14 +62,22 @@ pub async fn update(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     merge_metadata(&mut after, p)?;
     if let Some(mut settings) = p.object("invoice_settings")? {
         if settings.has("default_payment_method") {
-            let pm = settings.string("default_payment_method")?.filter(|s| !s.is_empty());
+            let pm = settings
+                .string("default_payment_method")?
+                .filter(|s| !s.is_empty());
             if let Some(pm) = &pm {
                 let method = w
-                    .fetch("payment_method", pm, "invoice_settings[default_payment_method]")
+                    .fetch(
+                        "payment_method",
+                        pm,
+                        "invoice_settings[default_payment_method]",
+                    )
                     .await?;
                 if method["customer"] != json!(id) {
                     return Err(StripeError::invalid_request(
-                        format!("The payment method `{pm}` must be attached to customer `{id}` first."),
+                        format!(
+                            "The payment method `{pm}` must be attached to customer `{id}` first."
+                        ),
                         Some("invoice_settings[default_payment_method]"),
                     ));
                 }
@@ -73,7 +87,8 @@ pub async fn update(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
         settings.finish()?;
     }
     let now = w.now_for_customer(Some(&id)).await?;
-    w.save_and_emit_update(now, "customer.updated", &before, &after).await?;
+    w.save_and_emit_update(now, "customer.updated", &before, &after)
+        .await?;
     Ok(after)
 }
 
@@ -92,7 +107,13 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
     let email = call.params.string("email")?;
     let test_clock = call.params.string("test_clock")?;
     let items = w
-        .all("customer", Filter { customer: None, test_clock: test_clock.as_deref() })
+        .all(
+            "customer",
+            Filter {
+                customer: None,
+                test_clock: test_clock.as_deref(),
+            },
+        )
         .await?
         .into_iter()
         .filter(|c| c["deleted"] != true)

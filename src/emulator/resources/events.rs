@@ -14,8 +14,12 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
     let mut created_gte = None;
     let mut created_lte = None;
     if let Some(mut created) = p.object("created")? {
-        created_gte = created.integer("gte")?.or(created.integer("gt")?.map(|t| t + 1));
-        created_lte = created.integer("lte")?.or(created.integer("lt")?.map(|t| t - 1));
+        created_gte = created
+            .integer("gte")?
+            .or(created.integer("gt")?.map(|t| t + 1));
+        created_lte = created
+            .integer("lte")?
+            .or(created.integer("lt")?.map(|t| t - 1));
         created.finish()?;
     }
     let matches_type = |t: &str| match &event_type {

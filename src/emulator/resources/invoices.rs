@@ -12,13 +12,24 @@ use crate::emulator::Emulator;
 pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let customer = call.params.string("customer")?;
     let subscription = call.params.string("subscription")?;
-    let status = call.params.one_of("status", &["draft", "open", "paid", "uncollectible", "void"])?;
+    let status = call.params.one_of(
+        "status",
+        &["draft", "open", "paid", "uncollectible", "void"],
+    )?;
     let items = w
-        .all("invoice", Filter { customer: customer.as_deref(), test_clock: None })
+        .all(
+            "invoice",
+            Filter {
+                customer: customer.as_deref(),
+                test_clock: None,
+            },
+        )
         .await?
         .into_iter()
         .filter(|i| {
-            subscription.as_ref().is_none_or(|s| i["parent"]["subscription_details"]["subscription"] == json!(s))
+            subscription
+                .as_ref()
+                .is_none_or(|s| i["parent"]["subscription_details"]["subscription"] == json!(s))
                 && status.as_ref().is_none_or(|st| i["status"] == json!(st))
         })
         .collect();
@@ -31,7 +42,10 @@ pub async fn retrieve(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Val
 
 pub async fn lines(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let invoice = w.fetch("invoice", &call.id("id"), "invoice").await?;
-    let items = invoice["lines"]["data"].as_array().cloned().unwrap_or_default();
+    let items = invoice["lines"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     call.list(items)
 }
 
@@ -40,10 +54,16 @@ pub async fn pay(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<V
     let invoice = w.fetch("invoice", &call.id("id"), "invoice").await?;
     let _off_session = call.params.boolean("off_session")?;
     if invoice["status"] != "open" {
-        return Err(StripeError::invalid_request("Invoice is already paid", None).with_code("invoice_not_open"));
+        return Err(
+            StripeError::invalid_request("Invoice is already paid", None)
+                .with_code("invoice_not_open"),
+        );
     }
     let now = w.now_for_customer(invoice["customer"].as_str()).await?;
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     let (invoice, decline) = engine.pay_invoice(now, invoice, false).await?;
     match decline {
         None => Ok(invoice),
@@ -53,7 +73,11 @@ pub async fn pay(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<V
 
 /// `POST /v1/invoices/create_preview`: what the customer would be charged, for a subscription's
 /// next invoice or for changing its price now (`subscription_details[items][0][price]`).
-pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn preview(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let customer_id = p.string("customer")?;
     let sub_id = p.string("subscription")?;
@@ -63,14 +87,20 @@ pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
     let sub = w.fetch("subscription", &sub_id, "subscription").await?;
     if let Some(c) = &customer_id {
         if sub["customer"] != json!(c) {
-            return Err(StripeError::invalid_request("The subscription does not belong to that customer.", Some("subscription")));
+            return Err(StripeError::invalid_request(
+                "The subscription does not belong to that customer.",
+                Some("subscription"),
+            ));
         }
     }
     let mut proration = "create_prorations".to_owned();
     let mut changes: Vec<(usize, Value)> = Vec::new();
     let mut at = None;
     if let Some(mut details) = p.object("subscription_details")? {
-        if let Some(b) = details.one_of("proration_behavior", &["always_invoice", "create_prorations", "none"])? {
+        if let Some(b) = details.one_of(
+            "proration_behavior",
+            &["always_invoice", "create_prorations", "none"],
+        )? {
             proration = b;
         }
         at = details.integer("proration_date")?;
@@ -81,10 +111,22 @@ pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
             item.finish()?;
             let index = sub["items"]["data"]
                 .as_array()
-                .and_then(|items| items.iter().position(|it| item_id.as_ref().is_some_and(|id| it["id"] == json!(id))))
-                .ok_or_else(|| StripeError::missing_param(&format!("subscription_details[items][{i}][id]")))?;
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .position(|it| item_id.as_ref().is_some_and(|id| it["id"] == json!(id)))
+                })
+                .ok_or_else(|| {
+                    StripeError::missing_param(&format!("subscription_details[items][{i}][id]"))
+                })?;
             if let Some(price_id) = price_id {
-                let price = w.fetch("price", &price_id, &format!("subscription_details[items][{i}][price]")).await?;
+                let price = w
+                    .fetch(
+                        "price",
+                        &price_id,
+                        &format!("subscription_details[items][{i}][price]"),
+                    )
+                    .await?;
                 changes.push((index, price));
             }
         }
@@ -92,8 +134,17 @@ pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
     }
     let now = w.now_for_customer(sub["customer"].as_str()).await?;
     let at = at.unwrap_or(now);
-    let customer = w.fetch("customer", sub["customer"].as_str().unwrap_or_default(), "customer").await?;
-    let mut engine = Engine { w, base: &emulator.base };
+    let customer = w
+        .fetch(
+            "customer",
+            sub["customer"].as_str().unwrap_or_default(),
+            "customer",
+        )
+        .await?;
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     let mut after = sub.clone();
     let mut lines: Vec<Line> = engine.pending_lines(&sub_id).await?;
     for (index, price) in &changes {
@@ -107,14 +158,22 @@ pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
     let period = if proration == "always_invoice" && !changes.is_empty() {
         (at, end)
     } else {
-        let interval = after["items"]["data"][0]["price"]["recurring"]["interval"].as_str().unwrap_or("month").to_owned();
-        let count = after["items"]["data"][0]["price"]["recurring"]["interval_count"].as_i64().unwrap_or(1);
+        let interval = after["items"]["data"][0]["price"]["recurring"]["interval"]
+            .as_str()
+            .unwrap_or("month")
+            .to_owned();
+        let count = after["items"]["data"][0]["price"]["recurring"]["interval_count"]
+            .as_i64()
+            .unwrap_or(1);
         let next = (end, add_interval(end, &interval, count));
         for item in after["items"]["data"].as_array().into_iter().flatten() {
             let quantity = item["quantity"].as_i64().unwrap_or(1);
             lines.push(Line {
                 amount: item["price"]["unit_amount"].as_i64().unwrap_or_default() * quantity,
-                description: format!("{quantity} × {}", item["price"]["nickname"].as_str().unwrap_or("Subscription")),
+                description: format!(
+                    "{quantity} × {}",
+                    item["price"]["nickname"].as_str().unwrap_or("Subscription")
+                ),
                 period: next,
                 price: Some(item["price"].clone()),
                 quantity,
@@ -133,13 +192,21 @@ pub async fn preview(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
             subscription: Some(&after),
             currency: after["currency"].as_str().unwrap_or("usd").to_owned(),
             lines,
-            billing_reason: if changes.is_empty() { "upcoming" } else { "subscription_update" },
+            billing_reason: if changes.is_empty() {
+                "upcoming"
+            } else {
+                "subscription_update"
+            },
             period,
             base_url: engine.base,
         },
     );
     invoice["hosted_invoice_url"] = Value::Null;
     invoice["invoice_pdf"] = Value::Null;
-    invoice["next_payment_attempt"] = json!(if proration == "always_invoice" { at } else { period.0 });
+    invoice["next_payment_attempt"] = json!(if proration == "always_invoice" {
+        at
+    } else {
+        period.0
+    });
     Ok(invoice)
 }

@@ -8,7 +8,11 @@ use crate::emulator::objects;
 use crate::emulator::store::Work;
 use crate::emulator::Emulator;
 
-pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn create(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let customer = p.required_string("customer")?;
     w.fetch("customer", &customer, "customer").await?;

@@ -12,14 +12,31 @@ use crate::emulator::store::{str_field, Filter, Work};
 use crate::emulator::Emulator;
 
 const STATUSES: [&str; 10] = [
-    "active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid",
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
 ];
 const PRORATION: [&str; 3] = ["always_invoice", "create_prorations", "none"];
 
 fn payment_behavior(p: &mut Params) -> Result<PaymentBehavior, StripeError> {
     Ok(
         match p
-            .one_of("payment_behavior", &["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"])?
+            .one_of(
+                "payment_behavior",
+                &[
+                    "allow_incomplete",
+                    "default_incomplete",
+                    "error_if_incomplete",
+                    "pending_if_incomplete",
+                ],
+            )?
             .as_deref()
         {
             Some("error_if_incomplete") => PaymentBehavior::ErrorIfIncomplete,
@@ -32,7 +49,10 @@ fn missing_payment_method(p: &mut Params) -> Result<String, StripeError> {
     let mut behavior = "create_invoice".to_owned();
     if let Some(mut settings) = p.object("trial_settings")? {
         if let Some(mut end) = settings.object("end_behavior")? {
-            if let Some(b) = end.one_of("missing_payment_method", &["cancel", "create_invoice", "pause"])? {
+            if let Some(b) = end.one_of(
+                "missing_payment_method",
+                &["cancel", "create_invoice", "pause"],
+            )? {
                 behavior = b;
             }
             end.finish()?;
@@ -42,7 +62,11 @@ fn missing_payment_method(p: &mut Params) -> Result<String, StripeError> {
     Ok(behavior)
 }
 
-pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn create(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let p = &mut call.params;
     let customer = p.required_string("customer")?;
     w.fetch("customer", &customer, "customer").await?;
@@ -52,7 +76,9 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         let price_id = item
             .string("price")?
             .ok_or_else(|| StripeError::missing_param(&format!("items[{i}][price]")))?;
-        let price = w.fetch("price", &price_id, &format!("items[{i}][price]")).await?;
+        let price = w
+            .fetch("price", &price_id, &format!("items[{i}][price]"))
+            .await?;
         let quantity = item.integer("quantity")?.unwrap_or(1);
         item.finish()?;
         items.push((price, quantity));
@@ -61,16 +87,23 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         (Some(days), _) if days > 0 => Some(now + days * 86_400),
         (_, Some(end)) if end == "now" => None,
         (_, Some(end)) => Some(end.parse::<i64>().map_err(|_| {
-            StripeError::invalid_request("Invalid trial_end: must be a timestamp or `now`", Some("trial_end"))
+            StripeError::invalid_request(
+                "Invalid trial_end: must be a timestamp or `now`",
+                Some("trial_end"),
+            )
         })?),
         _ => None,
     };
     if trial_end.is_some_and(|end| end <= now) {
-        return Err(StripeError::invalid_request("trial_end must be in the future.", Some("trial_end")));
+        return Err(StripeError::invalid_request(
+            "trial_end must be in the future.",
+            Some("trial_end"),
+        ));
     }
     let default_payment_method = p.string("default_payment_method")?;
     if let Some(pm) = &default_payment_method {
-        w.fetch("payment_method", pm, "default_payment_method").await?;
+        w.fetch("payment_method", pm, "default_payment_method")
+            .await?;
     }
     let spec = NewSubscription {
         customer,
@@ -82,7 +115,10 @@ pub async fn create(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         payment_behavior: payment_behavior(p)?,
         description: p.string("description")?,
     };
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     engine.create_subscription(now, spec).await
 }
 
@@ -95,7 +131,13 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
     let price = call.params.string("price")?;
     let status = call.params.one_of("status", &STATUSES)?;
     let items = w
-        .all("subscription", Filter { customer: customer.as_deref(), test_clock: None })
+        .all(
+            "subscription",
+            Filter {
+                customer: customer.as_deref(),
+                test_clock: None,
+            },
+        )
         .await?
         .into_iter()
         .filter(|s| {
@@ -107,7 +149,9 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
                 Some(wanted) => st == wanted,
             };
             let price_ok = price.as_ref().is_none_or(|id| {
-                s["items"]["data"].as_array().is_some_and(|items| items.iter().any(|i| i["price"]["id"] == json!(id)))
+                s["items"]["data"]
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == json!(id)))
             });
             status_ok && price_ok
         })
@@ -115,7 +159,11 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
     call.list(items)
 }
 
-pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn update(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let id = call.id("id");
     let mut sub = w.fetch("subscription", &id, "id").await?;
     if sub["status"] == "canceled" || sub["status"] == "incomplete_expired" {
@@ -126,10 +174,15 @@ pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
     }
     let p = &mut call.params;
     let now = w.now_for_customer(sub["customer"].as_str()).await?;
-    let proration = p.one_of("proration_behavior", &PRORATION)?.unwrap_or_else(|| "create_prorations".to_owned());
+    let proration = p
+        .one_of("proration_behavior", &PRORATION)?
+        .unwrap_or_else(|| "create_prorations".to_owned());
     let behavior = payment_behavior(p)?;
     let _proration_date = p.integer("proration_date")?;
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
 
     for (i, mut item) in p.objects("items")?.into_iter().enumerate() {
         let item_id = item.string("id")?;
@@ -155,14 +208,19 @@ pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
             }
         };
         if let Some(price_id) = price_id {
-            let price = engine.w.fetch("price", &price_id, &format!("items[{i}][price]")).await?;
+            let price = engine
+                .w
+                .fetch("price", &price_id, &format!("items[{i}][price]"))
+                .await?;
             if price["type"] != "recurring" {
                 return Err(StripeError::invalid_request(
                     "The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.",
                     Some(&format!("items[{i}][price]")),
                 ));
             }
-            sub = engine.change_price(now, sub, index, &price, &proration, behavior).await?;
+            sub = engine
+                .change_price(now, sub, index, &price, &proration, behavior)
+                .await?;
         }
     }
 
@@ -170,14 +228,27 @@ pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
     let mut after = sub.clone();
     if let Some(cancel) = p.boolean("cancel_at_period_end")? {
         after["cancel_at_period_end"] = json!(cancel);
-        after["cancel_at"] = if cancel { json!(Engine::period_of(&after).1) } else { Value::Null };
+        after["cancel_at"] = if cancel {
+            json!(Engine::period_of(&after).1)
+        } else {
+            Value::Null
+        };
         after["canceled_at"] = if cancel { json!(now) } else { Value::Null };
-        after["cancellation_details"]["reason"] = if cancel { json!("cancellation_requested") } else { Value::Null };
+        after["cancellation_details"]["reason"] = if cancel {
+            json!("cancellation_requested")
+        } else {
+            Value::Null
+        };
     }
     if p.has("default_payment_method") {
-        let pm = p.string("default_payment_method")?.filter(|s| !s.is_empty());
+        let pm = p
+            .string("default_payment_method")?
+            .filter(|s| !s.is_empty());
         if let Some(pm) = &pm {
-            engine.w.fetch("payment_method", pm, "default_payment_method").await?;
+            engine
+                .w
+                .fetch("payment_method", pm, "default_payment_method")
+                .await?;
         }
         after["default_payment_method"] = json!(pm);
     }
@@ -195,7 +266,10 @@ pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
             ))
         }
     };
-    engine.w.save_and_emit_update(now, "customer.subscription.updated", &before, &after).await?;
+    engine
+        .w
+        .save_and_emit_update(now, "customer.subscription.updated", &before, &after)
+        .await?;
     if end_trial_now && after["status"] == "trialing" {
         after["trial_end"] = json!(now);
         engine.w.save(&after).await?;
@@ -205,7 +279,11 @@ pub async fn update(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
 }
 
 /// `DELETE /v1/subscriptions/{id}`: cancel at once.
-pub async fn cancel(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn cancel(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let sub = w.fetch("subscription", &call.id("id"), "id").await?;
     let _invoice_now = call.params.boolean("invoice_now")?;
     let _prorate = call.params.boolean("prorate")?;
@@ -217,14 +295,23 @@ pub async fn cancel(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         .with_code("resource_missing"));
     }
     let now = w.now_for_customer(sub["customer"].as_str()).await?;
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     engine.cancel(now, sub, "cancellation_requested").await
 }
 
 /// `POST /v1/subscriptions/{id}/resume`: a paused subscription starts a new paid period.
-pub async fn resume(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn resume(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let sub = w.fetch("subscription", &call.id("id"), "id").await?;
-    let _ = call.params.one_of("billing_cycle_anchor", &["now", "unchanged"])?;
+    let _ = call
+        .params
+        .one_of("billing_cycle_anchor", &["now", "unchanged"])?;
     let _ = call.params.one_of("proration_behavior", &PRORATION)?;
     if sub["status"] != "paused" {
         return Err(StripeError::invalid_request(
@@ -233,8 +320,14 @@ pub async fn resume(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resul
         ));
     }
     let now = w.now_for_customer(sub["customer"].as_str()).await?;
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     let sub = engine.end_trial(now, sub).await?;
-    engine.w.emit(now, "customer.subscription.resumed", &sub, None).await?;
+    engine
+        .w
+        .emit(now, "customer.subscription.resumed", &sub, None)
+        .await?;
     Ok(sub)
 }

@@ -19,12 +19,14 @@ pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     let now = w.global_now();
     let clock = objects::test_clock(now, frozen_time, name);
     w.insert(&clock).await?;
-    w.emit(now, "test_helpers.test_clock.created", &clock, None).await?;
+    w.emit(now, "test_helpers.test_clock.created", &clock, None)
+        .await?;
     Ok(clock)
 }
 
 pub async fn retrieve(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
-    w.fetch("test_helpers.test_clock", &call.id("id"), "test_clock").await
+    w.fetch("test_helpers.test_clock", &call.id("id"), "test_clock")
+        .await
 }
 
 pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
@@ -34,15 +36,23 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
 
 pub async fn delete(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let id = call.id("id");
-    let mut clock = w.fetch("test_helpers.test_clock", &id, "test_clock").await?;
+    let mut clock = w
+        .fetch("test_helpers.test_clock", &id, "test_clock")
+        .await?;
     clock["deleted"] = json!(true);
     w.save(&clock).await?;
     Ok(json!({ "id": id, "object": "test_helpers.test_clock", "deleted": true }))
 }
 
-pub async fn advance(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
+pub async fn advance(
+    w: &mut Work,
+    emulator: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
     let id = call.id("id");
-    let before = w.fetch("test_helpers.test_clock", &id, "test_clock").await?;
+    let before = w
+        .fetch("test_helpers.test_clock", &id, "test_clock")
+        .await?;
     let target = call
         .params
         .integer("frozen_time")?
@@ -54,13 +64,19 @@ pub async fn advance(w: &mut Work, emulator: &Emulator, call: &mut Call) -> Resu
             Some("frozen_time"),
         ));
     }
-    let mut engine = Engine { w, base: &emulator.base };
+    let mut engine = Engine {
+        w,
+        base: &emulator.base,
+    };
     engine.run_due(Some(&id), target).await?;
     let mut after = before.clone();
     after["frozen_time"] = json!(target);
     after["status"] = json!("ready");
     engine.w.save(&after).await?;
-    engine.w.emit(target, "test_helpers.test_clock.ready", &after, None).await?;
+    engine
+        .w
+        .emit(target, "test_helpers.test_clock.ready", &after, None)
+        .await?;
     let _ = str_field(&after, "id");
     Ok(after)
 }

@@ -11,7 +11,10 @@ use crate::emulator::Emulator;
 pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let url = call.params.required_string("url")?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(StripeError::invalid_request("Invalid URL: must be an http(s) URL.", Some("url")));
+        return Err(StripeError::invalid_request(
+            "Invalid URL: must be an http(s) URL.",
+            Some("url"),
+        ));
     }
     let events = call.params.strings("enabled_events")?;
     if events.is_empty() {
