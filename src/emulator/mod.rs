@@ -206,6 +206,10 @@ impl Emulator {
                 post(endpoint!(payments::confirm_intent)),
             )
             .route(
+                "/v1/payment_methods",
+                get(endpoint!(payments::list_methods)),
+            )
+            .route(
                 "/v1/payment_methods/{id}",
                 get(endpoint!(payments::retrieve_method)),
             )

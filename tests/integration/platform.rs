@@ -195,3 +195,31 @@ async fn errors_under_api_are_json_with_a_code() {
         .as_str()
         .is_some_and(|m| !m.is_empty()));
 }
+
+#[tokio::test]
+async fn without_a_stripe_key_the_portal_serves_its_own_stripe_emulator() {
+    let app = TestApp::spawn().await;
+    let client = stripe::ClientBuilder::new("sk_test_portal")
+        .url(app.url("/stripe-emulator/"))
+        .build()
+        .expect("client");
+    let customer = stripe_core::customer::CreateCustomer::new()
+        .email("mounted@acme.test")
+        .send(&client)
+        .await
+        .expect("the in-process emulator answers");
+    assert!(customer.id.as_str().starts_with("cus_"));
+    let portal = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
+        .customer(customer.id.as_str())
+        .send(&client)
+        .await
+        .expect("portal session");
+    assert!(portal.url.starts_with(&app.url("/stripe-emulator/portal/")));
+    assert_eq!(app.get(&portal.url[app.base.len()..]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_a_stripe_key_no_emulator_is_mounted() {
+    let app = TestApp::spawn_with(|s| s.stripe_secret_key = Some("sk_test_real".parse().expect("secret"))).await;
+    assert_eq!(app.get("/stripe-emulator/v1/customers").await.status(), StatusCode::NOT_FOUND);
+}

@@ -94,7 +94,7 @@ pub async fn list_products(
 
 pub async fn create_price(
     w: &mut Work,
-    emulator: &Emulator,
+    _: &Emulator,
     call: &mut Call,
 ) -> Result<Value, StripeError> {
     let p = &mut call.params;
@@ -170,7 +170,6 @@ pub async fn create_price(
                 .await?;
         }
     }
-    let _ = emulator;
     let price = objects::price(
         now,
         PriceSpec {

@@ -45,7 +45,12 @@ pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
 }
 
 pub async fn retrieve(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
-    w.fetch("customer", &call.id("id"), "id").await
+    let customer = w.fetch("customer", &call.id("id"), "id").await?;
+    // A deleted customer is still found, as the stub Stripe answers with.
+    if customer["deleted"] == true {
+        return Ok(json!({ "id": customer["id"], "object": "customer", "deleted": true }));
+    }
+    Ok(customer)
 }
 
 pub async fn update(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {

@@ -9,6 +9,13 @@ use crate::emulator::objects::{self, InvoiceSpec, Line};
 use crate::emulator::store::{new_id, Filter, Work};
 use crate::emulator::Emulator;
 
+fn not_emulated(param: &str) -> StripeError {
+    StripeError::invalid_request(
+        "The emulator does not change subscription quantities; change the price instead.",
+        Some(param),
+    )
+}
+
 pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
     let customer = call.params.string("customer")?;
     let subscription = call.params.string("subscription")?;
@@ -107,7 +114,11 @@ pub async fn preview(
         for (i, mut item) in details.objects("items")?.into_iter().enumerate() {
             let item_id = item.string("id")?;
             let price_id = item.string("price")?;
-            let _quantity = item.integer("quantity")?;
+            if item.has("quantity") {
+                return Err(not_emulated(&format!(
+                    "subscription_details[items][{i}][quantity]"
+                )));
+            }
             item.finish()?;
             let index = sub["items"]["data"]
                 .as_array()
@@ -154,7 +165,7 @@ pub async fn preview(
         }
         after["items"]["data"][*index]["price"] = price.clone();
     }
-    let (start, end) = Engine::period_of(&after);
+    let (_, end) = Engine::period_of(&after);
     let period = if proration == "always_invoice" && !changes.is_empty() {
         (at, end)
     } else {
@@ -181,7 +192,6 @@ pub async fn preview(
                 proration: false,
             });
         }
-        let _ = start;
         next
     };
     let mut invoice = objects::invoice(

@@ -9,7 +9,7 @@ use crate::emulator::billing::Engine;
 use crate::emulator::cards::Card;
 use crate::emulator::error::StripeError;
 use crate::emulator::objects::{self, PaymentSpec};
-use crate::emulator::store::{str_field, Filter, Work};
+use crate::emulator::store::{Filter, Work};
 use crate::emulator::Emulator;
 
 pub async fn create_intent(
@@ -205,6 +205,20 @@ pub async fn list_customer_methods(
     call: &mut Call,
 ) -> Result<Value, StripeError> {
     let customer = call.id("id");
+    methods_of(w, call, customer).await
+}
+
+/// `GET /v1/payment_methods?customer=...`
+pub async fn list_methods(
+    w: &mut Work,
+    _: &Emulator,
+    call: &mut Call,
+) -> Result<Value, StripeError> {
+    let customer = call.params.required_string("customer")?;
+    methods_of(w, call, customer).await
+}
+
+async fn methods_of(w: &mut Work, call: &mut Call, customer: String) -> Result<Value, StripeError> {
     w.fetch("customer", &customer, "customer").await?;
     let _ = call.params.one_of("type", &["card"])?;
     let items = w
@@ -292,7 +306,6 @@ pub async fn create_refund(
     w.save_and_emit_update(now, "charge.refunded", &before, &after)
         .await?;
     w.emit(now, "refund.created", &refund, None).await?;
-    let _ = str_field(&refund, "id");
     Ok(refund)
 }
 

@@ -193,7 +193,12 @@ pub async fn update(
                 Some(&format!("items[{i}][deleted]")),
             ));
         }
-        let _quantity = item.integer("quantity")?;
+        if item.has("quantity") {
+            return Err(StripeError::invalid_request(
+                "The emulator does not change subscription quantities; change the price instead.",
+                Some(&format!("items[{i}][quantity]")),
+            ));
+        }
         item.finish()?;
         let index = match &item_id {
             Some(item_id) => sub["items"]["data"]

@@ -7,7 +7,7 @@ use crate::emulator::api::Call;
 use crate::emulator::billing::Engine;
 use crate::emulator::error::StripeError;
 use crate::emulator::objects;
-use crate::emulator::store::{str_field, Work};
+use crate::emulator::store::Work;
 use crate::emulator::Emulator;
 
 pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {
@@ -77,6 +77,5 @@ pub async fn advance(
         .w
         .emit(target, "test_helpers.test_clock.ready", &after, None)
         .await?;
-    let _ = str_field(&after, "id");
     Ok(after)
 }

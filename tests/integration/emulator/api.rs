@@ -388,3 +388,287 @@ async fn lists_paginate_with_cursors() {
     let bad = ListCustomer::new().limit(1000).send(&emu.stripe).await;
     assert!(matches!(bad, Err(StripeError::Stripe(_, 400))));
 }
+
+#[tokio::test]
+async fn the_remaining_endpoints_deserialize_too() {
+    use stripe_billing::invoice::{ListInvoice, PayInvoice, RetrieveInvoice};
+    use stripe_billing::subscription::{
+        CreateSubscription, CreateSubscriptionItems, ListSubscription, ResumeSubscription,
+    };
+    use stripe_billing::test_helpers_test_clock::{
+        AdvanceTestHelpersTestClock, CreateTestHelpersTestClock, DeleteTestHelpersTestClock,
+        ListTestHelpersTestClock, RetrieveTestHelpersTestClock,
+    };
+    use stripe_core::charge::RetrieveCharge;
+    use stripe_core::customer::{DeleteCustomer, ListPaymentMethodsCustomer};
+    use stripe_core::payment_intent::{
+        ConfirmPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent,
+    };
+    use stripe_core::refund::{CreateRefund, RetrieveRefund};
+    use stripe_payment::payment_method::{
+        AttachPaymentMethod, DetachPaymentMethod, ListPaymentMethod, RetrievePaymentMethod,
+    };
+    use stripe_product::product::UpdateProduct;
+
+    let emu = TestEmulator::start().await;
+    let start = 1_798_761_600;
+    let clock = CreateTestHelpersTestClock::new(start)
+        .name("suite")
+        .send(&emu.stripe)
+        .await
+        .expect("clock");
+    let customer = CreateCustomer::new()
+        .test_clock(clock.id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("customer");
+
+    // Payment methods.
+    let pm = AttachPaymentMethod::new("pm_card_visa")
+        .customer(customer.id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("attach");
+    assert_eq!(pm.card.as_ref().map(|c| c.last4.as_str()), Some("4242"));
+    RetrievePaymentMethod::new(pm.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("retrieve pm");
+    assert_eq!(
+        ListPaymentMethod::new()
+            .customer(customer.id.as_str())
+            .send(&emu.stripe)
+            .await
+            .expect("list")
+            .data
+            .len(),
+        1
+    );
+    assert_eq!(
+        ListPaymentMethodsCustomer::new(customer.id.clone())
+            .send(&emu.stripe)
+            .await
+            .expect("list")
+            .data
+            .len(),
+        1
+    );
+
+    // A payment intent confirmed in a second step, its charge, a refund.
+    let intent = CreatePaymentIntent::new(1500, stripe_types::Currency::USD)
+        .customer(customer.id.as_str())
+        .payment_method(pm.id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("intent");
+    assert_eq!(intent.status.as_str(), "requires_confirmation");
+    let confirmed = ConfirmPaymentIntent::new(intent.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("confirm");
+    assert_eq!(confirmed.status.as_str(), "succeeded");
+    let intent = RetrievePaymentIntent::new(intent.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("retrieve");
+    let charge_id = intent.latest_charge.expect("charge").id().clone();
+    let charge = RetrieveCharge::new(charge_id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("charge");
+    assert!(charge.paid);
+    let refund = CreateRefund::new()
+        .charge(charge_id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("refund");
+    RetrieveRefund::new(refund.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("retrieve refund");
+    assert!(
+        RetrieveCharge::new(charge_id)
+            .send(&emu.stripe)
+            .await
+            .expect("charge")
+            .refunded
+    );
+
+    // A trial that pauses without a card, then resumes once one is there; its invoices.
+    let price = monthly_price(&emu, "Starter", 999, "starter").await;
+    let mut item = CreateSubscriptionItems::new();
+    item.price = Some(price.id.as_str().to_owned());
+    let mut end = stripe_billing::subscription::CreateSubscriptionTrialSettingsEndBehavior::new();
+    end.missing_payment_method =
+        Some(stripe_billing::subscription::CreateSubscriptionTrialSettingsEndBehaviorMissingPaymentMethod::Pause);
+    DetachPaymentMethod::new(pm.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("detach");
+    let sub = CreateSubscription::new()
+        .customer(customer.id.as_str())
+        .items(vec![item])
+        .trial_period_days(3u32)
+        .trial_settings(stripe_billing::subscription::CreateSubscriptionTrialSettings::new(end))
+        .send(&emu.stripe)
+        .await
+        .expect("trial");
+    AdvanceTestHelpersTestClock::new(clock.id.clone(), start + 4 * 86_400)
+        .send(&emu.stripe)
+        .await
+        .expect("advance");
+    let paused = ListSubscription::new()
+        .customer(customer.id.as_str())
+        .status(stripe_billing::subscription::ListSubscriptionStatus::Paused)
+        .send(&emu.stripe)
+        .await
+        .expect("list paused");
+    assert_eq!(paused.data.len(), 1);
+    let card = AttachPaymentMethod::new("pm_card_visa")
+        .customer(customer.id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("attach");
+    let mut settings = stripe_core::customer::UpdateCustomerInvoiceSettings::new();
+    settings.default_payment_method = Some(card.id.as_str().to_owned());
+    UpdateCustomer::new(customer.id.clone())
+        .invoice_settings(settings)
+        .send(&emu.stripe)
+        .await
+        .expect("default");
+    let resumed = ResumeSubscription::new(sub.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("resume");
+    assert_eq!(resumed.status.as_str(), "active");
+    let invoices = ListInvoice::new()
+        .subscription(sub.id.as_str())
+        .send(&emu.stripe)
+        .await
+        .expect("invoices");
+    let invoice = RetrieveInvoice::new(invoices.data[0].id.clone().expect("id"))
+        .send(&emu.stripe)
+        .await
+        .expect("invoice");
+    assert_eq!(invoice.status.as_ref().map(|s| s.as_str()), Some("paid"));
+    let repay = PayInvoice::new(invoice.id.clone().expect("id"))
+        .send(&emu.stripe)
+        .await;
+    assert!(
+        matches!(repay, Err(StripeError::Stripe(_, 400))),
+        "a paid invoice cannot be paid again"
+    );
+
+    // Products update; clocks list, retrieve and delete; customers delete.
+    let product = CreateProduct::new("Old name")
+        .send(&emu.stripe)
+        .await
+        .expect("product");
+    let renamed = UpdateProduct::new(product.id.clone())
+        .name("New name")
+        .send(&emu.stripe)
+        .await
+        .expect("update");
+    assert_eq!(renamed.name, "New name");
+    assert_eq!(
+        ListTestHelpersTestClock::new()
+            .send(&emu.stripe)
+            .await
+            .expect("clocks")
+            .data
+            .len(),
+        1
+    );
+    let clock = RetrieveTestHelpersTestClock::new(clock.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("clock");
+    assert_eq!(clock.frozen_time, start + 4 * 86_400);
+    let deleted = DeleteTestHelpersTestClock::new(clock.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("delete clock");
+    assert_eq!(deleted.id, clock.id);
+    let gone = DeleteCustomer::new(customer.id.clone())
+        .send(&emu.stripe)
+        .await
+        .expect("delete customer");
+    assert_eq!(gone.id, customer.id);
+    assert!(matches!(
+        RetrieveCustomer::new(customer.id.clone())
+            .send(&emu.stripe)
+            .await
+            .expect("retrieve"),
+        RetrieveCustomerReturned::DeletedCustomer(_)
+    ));
+}
+
+#[tokio::test]
+async fn webhook_endpoints_and_the_emulator_controls_answer_json() {
+    let emu = TestEmulator::start().await;
+    let created = emu
+        .raw(
+            reqwest::Method::POST,
+            "/v1/webhook_endpoints",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("enabled_events[]", "invoice.paid"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let endpoint: serde_json::Value = created.json().await.expect("json");
+    assert!(endpoint["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
+    let listed: serde_json::Value = emu
+        .raw(reqwest::Method::GET, "/v1/webhook_endpoints", &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["data"][0]["enabled_events"][0], "invoice.paid");
+    assert!(
+        listed["data"][0].get("secret").is_none(),
+        "the secret is shown once"
+    );
+    let id = endpoint["id"].as_str().expect("id");
+    assert_eq!(
+        emu.raw(
+            reqwest::Method::DELETE,
+            &format!("/v1/webhook_endpoints/{id}"),
+            &[]
+        )
+        .await
+        .status(),
+        200
+    );
+
+    let before: serde_json::Value = emu
+        .raw(reqwest::Method::GET, "/_emulator/clock", &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    let advanced: serde_json::Value = emu
+        .raw(
+            reqwest::Method::POST,
+            "/_emulator/clock/advance",
+            &[("seconds", "86400")],
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let moved =
+        advanced["now"].as_i64().unwrap_or_default() - before["now"].as_i64().unwrap_or_default();
+    assert!((86_400..86_460).contains(&moved), "{moved}");
+    let bad = emu
+        .raw(
+            reqwest::Method::POST,
+            "/_emulator/clock/advance",
+            &[("seconds", "-5")],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+}

@@ -253,3 +253,31 @@ async fn the_standalone_emulator_serves_any_client_from_the_command_line() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Stripe's official Python library against the emulator. The test command installs it into a
+/// virtualenv and names its interpreter in `STRIPE_PYTHON`; without that the test says so and
+/// fails, unless `STRIPE_PYTHON=skip` (for a quick local run without Python).
+#[tokio::test]
+async fn stripes_official_python_library_works_against_it() {
+    let python = std::env::var("STRIPE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    if python == "skip" {
+        eprintln!("STRIPE_PYTHON=skip: not checking the official Python client");
+        return;
+    }
+    let emu = TestEmulator::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/stripe_python.py");
+    let base = emu.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&python).arg(script).arg(&base).output()
+    })
+    .await
+    .expect("join")
+    .expect("python runs (set STRIPE_PYTHON to an interpreter with the `stripe` package)");
+    assert!(
+        output.status.success(),
+        "the official client failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
