@@ -215,11 +215,20 @@ async fn without_a_stripe_key_the_portal_serves_its_own_stripe_emulator() {
         .await
         .expect("portal session");
     assert!(portal.url.starts_with(&app.url("/stripe-emulator/portal/")));
-    assert_eq!(app.get(&portal.url[app.base.len()..]).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&portal.url[app.base.len()..]).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn with_a_stripe_key_no_emulator_is_mounted() {
-    let app = TestApp::spawn_with(|s| s.stripe_secret_key = Some("sk_test_real".parse().expect("secret"))).await;
-    assert_eq!(app.get("/stripe-emulator/v1/customers").await.status(), StatusCode::NOT_FOUND);
+    let app = TestApp::spawn_with(|s| {
+        s.stripe_secret_key = Some("sk_test_real".parse().expect("secret"))
+    })
+    .await;
+    assert_eq!(
+        app.get("/stripe-emulator/v1/customers").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }

@@ -265,14 +265,16 @@ async fn stripes_official_python_library_works_against_it() {
         return;
     }
     let emu = TestEmulator::start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/stripe_python.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/stripe_python.py"
+    );
     let base = emu.base.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(&python).arg(script).arg(&base).output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs (set STRIPE_PYTHON to an interpreter with the `stripe` package)");
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(&python).arg(script).arg(&base).output())
+            .await
+            .expect("join")
+            .expect("python runs (set STRIPE_PYTHON to an interpreter with the `stripe` package)");
     assert!(
         output.status.success(),
         "the official client failed:\n{}{}",
