@@ -100,6 +100,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             Err(_) => println!("The database already had users; no demo logins were created."),
         }
     }
+    match app.emulator() {
+        Some(emulator) => println!(
+            "Stripe: the built-in emulator at {}v1 (set STRIPE_SECRET_KEY to use Stripe)",
+            emulator.api_base()
+        ),
+        None => println!("Stripe: using STRIPE_SECRET_KEY"),
+    }
     println!("Press Ctrl-C to stop.\n");
     app.run_until(shutdown_signal()).await
 }

@@ -341,32 +341,33 @@ impl Engine<'_> {
         }
     }
 
-    fn item_lines(sub: &Value, period: (i64, i64)) -> Vec<Line> {
-        sub["items"]["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|item| {
-                let quantity = item["quantity"].as_i64().unwrap_or(1);
-                let unit = item["price"]["unit_amount"].as_i64().unwrap_or_default();
-                Line {
-                    amount: unit * quantity,
-                    description: format!(
-                        "{quantity} × {} (at ${:.2} / {})",
-                        item["price"]["nickname"].as_str().unwrap_or("Subscription"),
-                        unit as f64 / 100.0,
-                        item["price"]["recurring"]["interval"]
-                            .as_str()
-                            .unwrap_or("month")
-                    ),
-                    period,
-                    price: Some(item["price"].clone()),
-                    quantity,
-                    subscription_item: item["id"].as_str().map(str::to_owned),
-                    proration: false,
-                }
-            })
-            .collect()
+    async fn item_lines(
+        &mut self,
+        sub: &Value,
+        period: (i64, i64),
+    ) -> Result<Vec<Line>, StripeError> {
+        let mut lines = Vec::new();
+        for item in sub["items"]["data"].as_array().into_iter().flatten() {
+            let quantity = item["quantity"].as_i64().unwrap_or(1);
+            let unit = item["price"]["unit_amount"].as_i64().unwrap_or_default();
+            let label = self.w.price_label(&item["price"]).await?;
+            lines.push(Line {
+                amount: unit * quantity,
+                description: format!(
+                    "{quantity} × {label} (at ${:.2} / {})",
+                    unit as f64 / 100.0,
+                    item["price"]["recurring"]["interval"]
+                        .as_str()
+                        .unwrap_or("month")
+                ),
+                period,
+                price: Some(item["price"].clone()),
+                quantity,
+                subscription_item: item["id"].as_str().map(str::to_owned),
+                proration: false,
+            });
+        }
+        Ok(lines)
     }
 
     fn set_period(sub: &mut Value, period: (i64, i64)) {
@@ -478,7 +479,7 @@ impl Engine<'_> {
             .emit(now, "customer.subscription.created", &sub, None)
             .await?;
 
-        let lines = Self::item_lines(&sub, period);
+        let lines = self.item_lines(&sub, period).await?;
         let lines = if spec.trial_end.is_some() {
             lines
                 .into_iter()
@@ -598,7 +599,7 @@ impl Engine<'_> {
             .collect();
         private["pending_lines"] = json!([]);
         self.w.set_private(&id, &private).await?;
-        lines.extend(Self::item_lines(&sub, period));
+        lines.extend(self.item_lines(&sub, period).await?);
         let customer = str_field(&sub, "customer");
         let invoice = self
             .create_invoice(at, Some(&sub), &customer, lines, reason, period)
@@ -710,7 +711,13 @@ impl Engine<'_> {
 
     /// Proration lines for switching `item` to `new_price` at `at`: a credit for the unused
     /// time on the old price and a charge for the remaining time on the new one.
-    pub fn proration_lines(sub: &Value, item: &Value, new_price: &Value, at: i64) -> Vec<Line> {
+    pub fn proration_lines(
+        sub: &Value,
+        item: &Value,
+        new_price: &Value,
+        at: i64,
+        (old_name, new_name): (&str, &str),
+    ) -> Vec<Line> {
         let (start, end) = Self::period_of(sub);
         let length = (end - start).max(1);
         let remaining = (end - at).clamp(0, length);
@@ -720,11 +727,10 @@ impl Engine<'_> {
         let share = |amount: i64| {
             ((amount as i128 * remaining as i128 + length as i128 / 2) / length as i128) as i64
         };
-        let name = |price: &Value| price["nickname"].as_str().unwrap_or("plan").to_owned();
         vec![
             Line {
                 amount: -share(old_amount),
-                description: format!("Unused time on {} after {}", name(&item["price"]), day(at)),
+                description: format!("Unused time on {old_name} after {}", day(at)),
                 period: (at, end),
                 price: Some(item["price"].clone()),
                 quantity,
@@ -733,7 +739,7 @@ impl Engine<'_> {
             },
             Line {
                 amount: share(new_amount),
-                description: format!("Remaining time on {} after {}", name(new_price), day(at)),
+                description: format!("Remaining time on {new_name} after {}", day(at)),
                 period: (at, end),
                 price: Some(new_price.clone()),
                 quantity,
@@ -760,7 +766,9 @@ impl Engine<'_> {
         let lines = if trialing || proration_behavior == "none" {
             Vec::new()
         } else {
-            Self::proration_lines(&sub, &item, new_price, now)
+            let old_name = self.w.price_label(&item["price"]).await?;
+            let new_name = self.w.price_label(new_price).await?;
+            Self::proration_lines(&sub, &item, new_price, now, (&old_name, &new_name))
         };
         sub["items"]["data"][item_index]["price"] = new_price.clone();
         sub["items"]["data"][item_index]["plan"] = objects::plan_of(new_price);
@@ -984,7 +992,7 @@ mod tests {
         });
         let item = sub["items"]["data"][0].clone();
         let new_price = json!({ "id": "price_b", "unit_amount": 9900, "nickname": "Pro" });
-        let lines = Engine::proration_lines(&sub, &item, &new_price, 15 * DAY);
+        let lines = Engine::proration_lines(&sub, &item, &new_price, 15 * DAY, ("Starter", "Pro"));
         let amounts: Vec<i64> = lines.iter().map(|l| l.amount).collect();
         assert_eq!(amounts, vec![-500, 4950]);
         assert!(lines

@@ -151,7 +151,7 @@ async fn render_checkout(
                 .as_str()
                 .map(|i| format!(" / {i}"))
                 .unwrap_or_default();
-            let name = price["nickname"].as_str().unwrap_or("Item").to_owned();
+            let name = item["name"].as_str().unwrap_or("Item").to_owned();
             (format!("{quantity} × {name}"), amount, per)
         })
         .collect();
@@ -346,6 +346,10 @@ async fn render_portal(
         .into_iter()
         .filter(|s| s["status"] != "canceled" && s["status"] != "incomplete_expired")
         .collect();
+    let mut names = Vec::with_capacity(subscriptions.len());
+    for s in &subscriptions {
+        names.push(w.price_label(&s["items"]["data"][0]["price"]).await?);
+    }
     let invoices = w.all("invoice", filter()).await?;
     w.commit().await?;
     let base = format!("{}/portal/{id}", emulator.base);
@@ -369,10 +373,9 @@ async fn render_portal(
             <p class="muted">{email}</p>
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <h2>"Subscriptions"</h2>
-            {subscriptions.into_iter().map(|s| {
+            {subscriptions.into_iter().zip(names).map(|(s, name)| {
                 let sub_id = str_field(&s, "id");
                 let item = &s["items"]["data"][0];
-                let name = item["price"]["nickname"].as_str().unwrap_or("Plan").to_owned();
                 let amount = money(item["price"]["unit_amount"].as_i64().unwrap_or_default(), s["currency"].as_str().unwrap_or("usd"));
                 let end = date(item["current_period_end"].as_i64().unwrap_or_default());
                 let status = str_field(&s, "status");

@@ -151,6 +151,21 @@ impl Work {
         self.now_on(clock.as_deref()).await
     }
 
+    /// What a price is called on pages and invoices: its nickname, else its product's name.
+    pub async fn price_label(&mut self, price: &Value) -> Result<String, StripeError> {
+        if let Some(nickname) = price["nickname"].as_str() {
+            return Ok(nickname.to_owned());
+        }
+        let product = match &price["product"] {
+            Value::String(id) => self.load(id).await?,
+            Value::Object(_) => Some(price["product"].clone()),
+            _ => None,
+        };
+        Ok(product
+            .and_then(|p| p["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "Item".to_owned()))
+    }
+
     /// Next invoice number suffix, emulator-wide.
     pub async fn next_invoice_number(&mut self) -> Result<i64, StripeError> {
         Ok(sqlx::query_scalar(

@@ -153,7 +153,8 @@ pub async fn create(
                 Some(&format!("line_items[{i}][price]")),
             ));
         }
-        items.push(json!({ "price": price, "quantity": quantity }));
+        let name = w.price_label(&price).await?;
+        items.push(json!({ "price": price, "quantity": quantity, "name": name }));
     }
     if items.is_empty() {
         return Err(StripeError::missing_param("line_items"));
@@ -324,7 +325,7 @@ pub async fn line_items(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<V
                 "amount_tax": 0,
                 "amount_total": amount,
                 "currency": session["currency"],
-                "description": item["price"]["nickname"].as_str().unwrap_or("Item"),
+                "description": item["name"].as_str().unwrap_or("Item"),
                 "price": item["price"],
                 "quantity": quantity,
             })

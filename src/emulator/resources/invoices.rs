@@ -161,7 +161,17 @@ pub async fn preview(
     for (index, price) in &changes {
         let item = after["items"]["data"][*index].clone();
         if proration != "none" && sub["status"] != "trialing" {
-            lines.extend(Engine::proration_lines(&after, &item, price, at));
+            let names = (
+                engine.w.price_label(&item["price"]).await?,
+                engine.w.price_label(price).await?,
+            );
+            lines.extend(Engine::proration_lines(
+                &after,
+                &item,
+                price,
+                at,
+                (&names.0, &names.1),
+            ));
         }
         after["items"]["data"][*index]["price"] = price.clone();
     }
@@ -179,12 +189,10 @@ pub async fn preview(
         let next = (end, add_interval(end, &interval, count));
         for item in after["items"]["data"].as_array().into_iter().flatten() {
             let quantity = item["quantity"].as_i64().unwrap_or(1);
+            let label = engine.w.price_label(&item["price"]).await?;
             lines.push(Line {
                 amount: item["price"]["unit_amount"].as_i64().unwrap_or_default() * quantity,
-                description: format!(
-                    "{quantity} × {}",
-                    item["price"]["nickname"].as_str().unwrap_or("Subscription")
-                ),
+                description: format!("{quantity} × {label}"),
                 period: next,
                 price: Some(item["price"].clone()),
                 quantity,

@@ -331,6 +331,11 @@ async fn a_credit_pack_is_paid_in_payment_mode_and_can_be_refunded() {
         .await
         .expect("session");
     assert_eq!(session.amount_total, Some(6000));
+    // Without a nickname, the product's name labels the line, as on Stripe's page.
+    let page = emu
+        .pay_page_text(session.url.as_deref().expect("url"))
+        .await;
+    assert!(page.contains("3 × 500 credits"), "{page}");
     assert_eq!(
         emu.pay(
             session.url.as_deref().expect("url"),
