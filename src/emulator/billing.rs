@@ -379,6 +379,20 @@ impl Engine<'_> {
         }
     }
 
+    /// Cancels at the end of the current period (`cancel`), or takes that back.
+    pub fn schedule_cancellation(sub: &mut Value, cancel: bool, now: i64) {
+        let end = Self::period_of(sub).1;
+        let (cancel_at, canceled_at, reason) = if cancel {
+            (json!(end), json!(now), json!("cancellation_requested"))
+        } else {
+            (Value::Null, Value::Null, Value::Null)
+        };
+        sub["cancel_at_period_end"] = json!(cancel);
+        sub["cancel_at"] = cancel_at;
+        sub["canceled_at"] = canceled_at;
+        sub["cancellation_details"]["reason"] = reason;
+    }
+
     pub fn period_of(sub: &Value) -> (i64, i64) {
         let item = &sub["items"]["data"][0];
         (

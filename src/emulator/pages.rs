@@ -529,18 +529,7 @@ pub async fn portal_subscription(
         };
         let now = w.now_for_customer(sub["customer"].as_str()).await?;
         let mut after = sub.clone();
-        after["cancel_at_period_end"] = json!(cancel);
-        after["cancel_at"] = if cancel {
-            json!(Engine::period_of(&sub).1)
-        } else {
-            Value::Null
-        };
-        after["canceled_at"] = if cancel { json!(now) } else { Value::Null };
-        after["cancellation_details"]["reason"] = if cancel {
-            json!("cancellation_requested")
-        } else {
-            Value::Null
-        };
+        Engine::schedule_cancellation(&mut after, cancel, now);
         w.save_and_emit_update(now, "customer.subscription.updated", &sub, &after)
             .await?;
         w.commit().await?;

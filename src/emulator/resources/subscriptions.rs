@@ -232,18 +232,7 @@ pub async fn update(
     let before = sub.clone();
     let mut after = sub.clone();
     if let Some(cancel) = p.boolean("cancel_at_period_end")? {
-        after["cancel_at_period_end"] = json!(cancel);
-        after["cancel_at"] = if cancel {
-            json!(Engine::period_of(&after).1)
-        } else {
-            Value::Null
-        };
-        after["canceled_at"] = if cancel { json!(now) } else { Value::Null };
-        after["cancellation_details"]["reason"] = if cancel {
-            json!("cancellation_requested")
-        } else {
-            Value::Null
-        };
+        Engine::schedule_cancellation(&mut after, cancel, now);
     }
     if p.has("default_payment_method") {
         let pm = p

@@ -81,6 +81,22 @@ fn sub_item(price: &Price) -> CreateSubscriptionItems {
     item
 }
 
+/// A test clock at [`START`], a customer on it with a working card, and a paid subscription.
+async fn subscribed_on_a_clock(
+    emu: &TestEmulator,
+    price: &Price,
+) -> (String, Customer, Subscription) {
+    let clock = emu.clock(START).await;
+    let customer = customer_with_card(emu, Some(&clock), "pm_card_visa").await;
+    let sub = CreateSubscription::new()
+        .customer(customer.id.as_str())
+        .items(vec![sub_item(price)])
+        .send(&emu.stripe)
+        .await
+        .expect("subscription");
+    (clock, customer, sub)
+}
+
 fn period_end(sub: &Subscription) -> i64 {
     sub.items.data[0].current_period_end
 }
@@ -531,14 +547,7 @@ async fn trials_end_on_the_test_clock_with_and_without_a_card() {
 async fn renewals_charge_each_period_and_a_scheduled_cancellation_ends_it() {
     let emu = TestEmulator::start().await;
     let price = monthly_price(&emu, "Starter", 999, "starter").await;
-    let clock = emu.clock(START).await;
-    let customer = customer_with_card(&emu, Some(&clock), "pm_card_visa").await;
-    let sub = CreateSubscription::new()
-        .customer(customer.id.as_str())
-        .items(vec![sub_item(&price)])
-        .send(&emu.stripe)
-        .await
-        .expect("subscription");
+    let (clock, customer, sub) = subscribed_on_a_clock(&emu, &price).await;
     assert_eq!(sub.status.as_str(), "active");
     let first_end = period_end(&sub);
     assert_eq!(first_end, 1_801_440_000); // 2027-02-01
@@ -581,14 +590,7 @@ async fn renewals_charge_each_period_and_a_scheduled_cancellation_ends_it() {
 async fn a_failed_renewal_goes_past_due_and_recovers_when_the_card_is_fixed_in_the_portal() {
     let emu = TestEmulator::start().await;
     let price = monthly_price(&emu, "Starter", 999, "starter").await;
-    let clock = emu.clock(START).await;
-    let customer = customer_with_card(&emu, Some(&clock), "pm_card_visa").await;
-    let sub = CreateSubscription::new()
-        .customer(customer.id.as_str())
-        .items(vec![sub_item(&price)])
-        .send(&emu.stripe)
-        .await
-        .expect("subscription");
+    let (clock, customer, sub) = subscribed_on_a_clock(&emu, &price).await;
     // The card on file starts failing (saved fine, every charge declined).
     let failing = AttachPaymentMethod::new("pm_card_chargeCustomerFail")
         .customer(customer.id.as_str())
@@ -649,14 +651,7 @@ async fn a_failed_renewal_goes_past_due_and_recovers_when_the_card_is_fixed_in_t
 async fn unpaid_renewals_are_retried_then_the_subscription_is_canceled() {
     let emu = TestEmulator::start().await;
     let price = monthly_price(&emu, "Starter", 999, "starter").await;
-    let clock = emu.clock(START).await;
-    let customer = customer_with_card(&emu, Some(&clock), "pm_card_visa").await;
-    let sub = CreateSubscription::new()
-        .customer(customer.id.as_str())
-        .items(vec![sub_item(&price)])
-        .send(&emu.stripe)
-        .await
-        .expect("subscription");
+    let (clock, customer, sub) = subscribed_on_a_clock(&emu, &price).await;
     let failing = AttachPaymentMethod::new("pm_card_chargeCustomerFail")
         .customer(customer.id.as_str())
         .send(&emu.stripe)
