@@ -182,7 +182,7 @@ async fn deliver_due(
          JOIN stripe_emulator.webhook_endpoints e ON e.id = d.endpoint_id
          JOIN stripe_emulator.objects o ON o.id = d.event_id
          WHERE d.delivered_at IS NULL AND d.next_attempt <= now()
-         ORDER BY d.next_attempt
+         ORDER BY d.next_attempt, d.id
          LIMIT 20
          FOR UPDATE OF d SKIP LOCKED",
     )
