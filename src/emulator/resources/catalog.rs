@@ -114,20 +114,7 @@ pub async fn create_price(
             Some("unit_amount"),
         ));
     }
-    let recurring = match p.object("recurring")? {
-        Some(mut r) => {
-            let interval = r
-                .one_of("interval", &INTERVALS)?
-                .ok_or_else(|| StripeError::missing_param("recurring[interval]"))?;
-            let interval_count = r.integer("interval_count")?.unwrap_or(1);
-            r.finish()?;
-            Some(Recurring {
-                interval,
-                interval_count,
-            })
-        }
-        None => None,
-    };
+    let recurring = recurring(p)?;
     let product = match (p.string("product")?, p.object("product_data")?) {
         (Some(id), None) => {
             w.fetch("product", &id, "product").await?;
@@ -186,6 +173,28 @@ pub async fn create_price(
     w.insert(&price).await?;
     w.emit(now, "price.created", &price, None).await?;
     Ok(price)
+}
+
+/// `recurring[interval]` and `recurring[interval_count]` of a price (or of `price_data`).
+pub fn recurring(p: &mut Params) -> Result<Option<Recurring>, StripeError> {
+    let Some(mut r) = p.object("recurring")? else {
+        return Ok(None);
+    };
+    let interval = r
+        .one_of("interval", &INTERVALS)?
+        .ok_or_else(|| StripeError::missing_param("recurring[interval]"))?;
+    let interval_count = r.integer("interval_count")?.unwrap_or(1);
+    if interval_count < 1 {
+        return Err(StripeError::invalid_request(
+            "recurring[interval_count] must be at least 1.",
+            Some("recurring[interval_count]"),
+        ));
+    }
+    r.finish()?;
+    Ok(Some(Recurring {
+        interval,
+        interval_count,
+    }))
 }
 
 async fn prices_with_lookup_key(w: &mut Work, key: &str) -> Result<Vec<Value>, StripeError> {

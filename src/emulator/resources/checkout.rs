@@ -8,7 +8,7 @@ use crate::emulator::api::Call;
 use crate::emulator::billing::{Engine, NewSubscription, PaymentBehavior};
 use crate::emulator::cards::{Behaviour, Card};
 use crate::emulator::error::StripeError;
-use crate::emulator::objects::{self, PaymentSpec, PriceSpec, Recurring};
+use crate::emulator::objects::{self, PaymentSpec, PriceSpec};
 use crate::emulator::store::{new_id, str_field, Work};
 use crate::emulator::Emulator;
 
@@ -87,18 +87,7 @@ pub async fn create(
                 let unit_amount = data.integer("unit_amount")?.ok_or_else(|| {
                     StripeError::missing_param(&format!("line_items[{i}][price_data][unit_amount]"))
                 })?;
-                let recurring = match data.object("recurring")? {
-                    Some(mut r) => {
-                        let interval = r.required_string("interval")?;
-                        let interval_count = r.integer("interval_count")?.unwrap_or(1);
-                        r.finish()?;
-                        Some(Recurring {
-                            interval,
-                            interval_count,
-                        })
-                    }
-                    None => None,
-                };
+                let recurring = super::catalog::recurring(&mut data)?;
                 let product = match (data.string("product")?, data.object("product_data")?) {
                     (Some(id), _) => id,
                     (None, Some(mut pd)) => {
