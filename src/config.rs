@@ -99,6 +99,16 @@ pub struct Settings {
     #[arg(long, global = true, env = "SESSION_DAYS", default_value_t = 14)]
     pub session_days: u32,
 
+    /// The plan catalog (TOML). Relative paths are looked up in the working directory, then in
+    /// the source tree the binary was built from.
+    #[arg(
+        long,
+        global = true,
+        env = "PLANS_FILE",
+        default_value = "plans/hybrid.toml"
+    )]
+    pub plans_file: PathBuf,
+
     /// Stripe secret key (sk_test_... or sk_live_...). Unset: the built-in Stripe emulator
     /// serves under /stripe-emulator and the portal talks to it.
     #[arg(long, global = true, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
@@ -120,6 +130,7 @@ impl Settings {
             login_attempts_per_ip: 20,
             session_days: 14,
             stripe_secret_key: None,
+            plans_file: PathBuf::from("plans/hybrid.toml"),
         }
     }
 
@@ -143,6 +154,21 @@ impl Settings {
     pub fn seeds_demo(&self) -> bool {
         self.seed_demo.unwrap_or(self.database_url.is_none())
     }
+}
+
+/// Reads and validates the plan catalog named by `PLANS_FILE`.
+pub fn load_catalog(path: &std::path::Path) -> anyhow::Result<crate::billing::catalog::Catalog> {
+    let resolved = if path.is_absolute() || path.exists() {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+    };
+    let text = std::fs::read_to_string(&resolved)
+        .map_err(|e| anyhow::anyhow!("reading the plan catalog {}: {e}", resolved.display()))?;
+    Ok(crate::billing::catalog::parse(
+        &path.display().to_string(),
+        &text,
+    )?)
 }
 
 /// Cookies are `Secure` unless the portal is served over plain HTTP on a loopback address, where

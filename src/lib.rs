@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod billing;
 pub mod orgs;
 
 #[cfg(feature = "ssr")]

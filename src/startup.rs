@@ -27,7 +27,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
-use crate::config::{cookies_must_be_secure, leptos_options, Settings};
+use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
 use crate::db::cluster::{ClusterOptions, PrivateCluster};
 use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
@@ -97,6 +97,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let leptos = leptos_options()?;
+        // A broken catalog stops start-up before anything else happens.
+        let catalog = Arc::new(load_catalog(&settings.plans_file)?);
         let database = Database::open(&settings).await?;
         if settings.seeds_demo() {
             seed::seed_demo_if_empty(&database.pool, &settings.data_dir).await?;
@@ -125,6 +127,7 @@ impl Application {
             db: database.pool.clone(),
             csrf: csrf_config(&settings, secure)?,
             login_limiter: login_limiter.clone(),
+            catalog,
         };
         // Without a Stripe key the portal brings its own Stripe, mounted beside it.
         let emulator = settings.stripe_secret_key.is_none().then(|| {

@@ -7,12 +7,14 @@ use axum_csrf::CsrfConfig;
 use sqlx::PgPool;
 
 use crate::accounts::rate_limit::LoginLimiter;
+use crate::billing::catalog::Catalog;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub csrf: CsrfConfig,
     pub login_limiter: Arc<LoginLimiter>,
+    pub catalog: Arc<Catalog>,
 }
 
 impl FromRef<AppState> for CsrfConfig {

@@ -232,3 +232,30 @@ async fn with_a_stripe_key_no_emulator_is_mounted() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_broken_plan_catalog_stops_start_up_naming_file_plan_and_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let broken = dir.path().join("plans.toml");
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml"))
+        .expect("catalog");
+    std::fs::write(
+        &broken,
+        good.replace("price_cents = 9900", "price_cents = -5"),
+    )
+    .expect("write");
+    let (_, url) = fresh_database().await;
+    let mut settings = Settings::local(Some(url), dir.path().into());
+    settings.plans_file = broken.clone();
+    let error = match billing_portal::startup::Application::build(settings).await {
+        Ok(_) => panic!("start-up must fail"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert_eq!(
+        error,
+        format!(
+            "{}: plan \"pro\": field `price_cents`: must not be negative",
+            broken.display()
+        )
+    );
+}

@@ -1,0 +1,3 @@
+//! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle.
+
+pub mod catalog;
