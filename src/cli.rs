@@ -6,11 +6,12 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts::model::Email;
 use crate::accounts::{password, repo as users};
-use crate::config::Settings;
+use crate::config::{load_catalog, Settings};
 use crate::emulator::webhooks::{self, EndpointConfig};
 use crate::emulator::{Emulator, Timing};
 use crate::seed;
 use crate::startup::{Application, Database};
+use crate::stripe_gateway::Gateway;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,8 @@ enum Command {
     CreateAdmin { email: String },
     /// Serve the offline Stripe emulator on its own port, for any Stripe client.
     StripeEmulator(EmulatorArgs),
+    /// Create the catalog's products and prices in Stripe where missing (found by lookup_key).
+    StripeSync,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +75,7 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(cli.settings).await,
         Command::CreateAdmin { email } => create_admin(cli.settings, &email).await,
         Command::StripeEmulator(args) => stripe_emulator(cli.settings, args).await,
+        Command::StripeSync => stripe_sync(cli.settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,6 +174,36 @@ async fn stripe_emulator(settings: Settings, args: EmulatorArgs) -> anyhow::Resu
     }
     database.close().await?;
     Ok(served?)
+}
+
+async fn stripe_sync(settings: Settings) -> anyhow::Result<()> {
+    let catalog = load_catalog(&settings.plans_file)?;
+    let gateway = match (&settings.stripe_secret_key, &settings.stripe_api_base) {
+        (Some(key), base) => Gateway::new(key.expose(), base.as_deref())?,
+        (None, Some(base)) => Gateway::new("sk_test_sync", Some(base))?,
+        (None, None) => anyhow::bail!(
+            "set STRIPE_SECRET_KEY (or STRIPE_API_BASE for a standalone emulator); the demo \
+             server syncs its built-in emulator by itself"
+        ),
+    };
+    let report = gateway.sync_catalog(&catalog).await?;
+    for key in &report.created {
+        println!("created  {key}");
+    }
+    for key in &report.existing {
+        println!("exists   {key}");
+    }
+    for key in &report.mismatched {
+        println!("DIFFERS  {key}  (the Stripe price does not match the catalog)");
+    }
+    if report.mismatched.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} price(s) differ from the catalog",
+            report.mismatched.len()
+        )
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

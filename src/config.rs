@@ -113,6 +113,21 @@ pub struct Settings {
     /// serves under /stripe-emulator and the portal talks to it.
     #[arg(long, global = true, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<Secret>,
+
+    /// Send Stripe API calls to this Stripe-compatible server instead of Stripe (for example a
+    /// standalone emulator: http://127.0.0.1:12111).
+    #[arg(long, global = true, env = "STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+
+    /// Webhook signing secret(s), comma-separated to accept several during rotation.
+    #[arg(
+        long,
+        global = true,
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub stripe_webhook_secret: Vec<Secret>,
 }
 
 impl Settings {
@@ -131,6 +146,8 @@ impl Settings {
             session_days: 14,
             stripe_secret_key: None,
             plans_file: PathBuf::from("plans/hybrid.toml"),
+            stripe_api_base: None,
+            stripe_webhook_secret: Vec::new(),
         }
     }
 

@@ -25,6 +25,8 @@ pub mod seed;
 #[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]
+pub mod stripe_gateway;
+#[cfg(feature = "ssr")]
 pub mod web;
 
 /// Browser entry point for the optional `hydrate` build: wakes up any `#[island]` components.

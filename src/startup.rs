@@ -33,6 +33,7 @@ use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
 use crate::orgs::pages as orgs;
 use crate::seed;
+use crate::stripe_gateway::Gateway;
 use crate::web::state::AppState;
 use crate::web::{assets, health};
 
@@ -123,12 +124,6 @@ impl Application {
             settings.login_attempts_per_account,
             settings.login_attempts_per_ip,
         );
-        let state = AppState {
-            db: database.pool.clone(),
-            csrf: csrf_config(&settings, secure)?,
-            login_limiter: login_limiter.clone(),
-            catalog,
-        };
         // Without a Stripe key the portal brings its own Stripe, mounted beside it.
         let emulator = settings.stripe_secret_key.is_none().then(|| {
             Emulator::new(
@@ -136,6 +131,14 @@ impl Application {
                 &format!("{public_url}{EMULATOR_PATH}"),
             )
         });
+        let stripe = stripe_gateway(&settings, listener.local_addr()?)?;
+        let state = AppState {
+            db: database.pool.clone(),
+            csrf: csrf_config(&settings, secure)?,
+            login_limiter: login_limiter.clone(),
+            catalog: catalog.clone(),
+            stripe: stripe.clone(),
+        };
         let router = router(state, &leptos.output_name, emulator.as_ref()).layer(sessions);
 
         let mut background = vec![
@@ -151,6 +154,20 @@ impl Application {
         ];
         if let Some(emulator) = &emulator {
             background.extend(emulator.start_background(Timing::default()));
+            // The demo's Stripe gets the catalog's products and prices as soon as it serves.
+            background.push(tokio::spawn(async move {
+                match stripe.sync_catalog(&catalog).await {
+                    Ok(report) => tracing::info!(
+                        created = ?report.created,
+                        existing = ?report.existing,
+                        "catalog synced to the built-in Stripe emulator"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "syncing the catalog to the built-in Stripe emulator failed"
+                    ),
+                }
+            }));
         }
         Ok(Self {
             listener,
@@ -233,6 +250,22 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Stripe with the configured key, or, without one, the built-in emulator, which the server
+/// calls over loopback whatever address people use.
+fn stripe_gateway(settings: &Settings, bound: SocketAddr) -> anyhow::Result<Gateway> {
+    if let Some(key) = &settings.stripe_secret_key {
+        return Gateway::new(key.expose(), settings.stripe_api_base.as_deref());
+    }
+    let mut local = bound;
+    if local.ip().is_unspecified() {
+        local.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    Gateway::new(
+        "sk_test_portal",
+        Some(&format!("http://{local}{EMULATOR_PATH}/")),
+    )
 }
 
 fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> {

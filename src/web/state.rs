@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::billing::catalog::Catalog;
+use crate::stripe_gateway::Gateway;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,6 +16,7 @@ pub struct AppState {
     pub csrf: CsrfConfig,
     pub login_limiter: Arc<LoginLimiter>,
     pub catalog: Arc<Catalog>,
+    pub stripe: Gateway,
 }
 
 impl FromRef<AppState> for CsrfConfig {

@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod billing;
 mod emulator;
 mod orgs_and_admin;
 mod platform;
