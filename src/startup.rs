@@ -15,6 +15,7 @@ use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
@@ -27,8 +28,13 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
+use crate::billing::catalog::Catalog;
+use crate::billing::pages as billing_pages;
+use crate::billing::service;
+use crate::billing::webhooks::{self as billing_webhooks, Inbox};
 use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
 use crate::db::cluster::{ClusterOptions, PrivateCluster};
+use crate::emulator::webhooks::EndpointConfig;
 use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
 use crate::orgs::pages as orgs;
@@ -132,12 +138,21 @@ impl Application {
             )
         });
         let stripe = stripe_gateway(&settings, listener.local_addr()?)?;
+        let inbox = Inbox {
+            secrets: Arc::new(
+                webhook_secrets(&settings, &database.pool, &emulator, listener.local_addr()?)
+                    .await?,
+            ),
+            wake: Arc::new(Notify::new()),
+        };
         let state = AppState {
             db: database.pool.clone(),
             csrf: csrf_config(&settings, secure)?,
             login_limiter: login_limiter.clone(),
             catalog: catalog.clone(),
             stripe: stripe.clone(),
+            inbox: inbox.clone(),
+            public_url: Arc::from(public_url.as_str()),
         };
         let router = router(state, &leptos.output_name, emulator.as_ref()).layer(sessions);
 
@@ -151,6 +166,17 @@ impl Application {
                 }
             }),
             tokio::spawn(forget_idle_limits(login_limiter)),
+            tokio::spawn(billing_webhooks::work_forever(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+                inbox.wake.clone(),
+            )),
+            tokio::spawn(end_grace_periods(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+            )),
         ];
         if let Some(emulator) = &emulator {
             background.extend(emulator.start_background(Timing::default()));
@@ -231,8 +257,19 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .route("/orgs/new", get(orgs::new_form).post(orgs::create))
         .route("/orgs/{slug}", get(orgs::show))
         .route("/orgs/{slug}/members", post(orgs::add_member))
+        .route("/orgs/{slug}/billing", get(billing_pages::overview))
+        .route("/orgs/{slug}/plans", get(billing_pages::plans))
+        .route("/orgs/{slug}/billing/trial", post(billing_pages::start_trial))
+        .route("/orgs/{slug}/billing/checkout", post(billing_pages::checkout))
+        .route("/orgs/{slug}/billing/change", get(billing_pages::change_preview).post(billing_pages::change))
+        .route("/orgs/{slug}/billing/cancel", post(billing_pages::cancel))
+        .route("/orgs/{slug}/billing/resume", post(billing_pages::resume))
+        .route("/orgs/{slug}/billing/portal", post(billing_pages::portal))
+        .route("/billing/success", get(billing_pages::success))
+        .route("/billing/cancel", get(billing_pages::canceled))
         .route("/admin", get(admin::index))
         .route("/healthz", get(health::healthz))
+        .route("/webhooks/stripe", post(billing_webhooks::receive))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .fallback_service(ServeDir::new(assets::public_dir()))
         .with_state(state)
@@ -252,16 +289,72 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
+/// The secrets webhooks are verified with. Without a Stripe key the portal registers its own
+/// endpoint with its built-in emulator, with STRIPE_WEBHOOK_SECRET or a fresh random secret.
+async fn webhook_secrets(
+    settings: &Settings,
+    pool: &PgPool,
+    emulator: &Option<Emulator>,
+    bound: SocketAddr,
+) -> anyhow::Result<Vec<String>> {
+    let mut secrets: Vec<String> = settings
+        .stripe_webhook_secret
+        .iter()
+        .map(|s| s.expose().trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if emulator.is_some() {
+        if secrets.is_empty() {
+            secrets.push(crate::emulator::store::new_id("whsec"));
+        }
+        let endpoint = EndpointConfig {
+            url: format!("http://{}/webhooks/stripe", loopback(bound)),
+            secret: secrets[0].clone(),
+        };
+        crate::emulator::webhooks::register(pool, &endpoint)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "registering the webhook endpoint with the emulator: {}",
+                    e.message
+                )
+            })?;
+    } else if secrets.is_empty() {
+        tracing::warn!("STRIPE_WEBHOOK_SECRET is unset: every webhook will be refused");
+    }
+    Ok(secrets)
+}
+
+fn loopback(bound: SocketAddr) -> SocketAddr {
+    let mut local = bound;
+    if local.ip().is_unspecified() {
+        local.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    local
+}
+
+async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            service::end_expired_grace_periods(&pool, &gateway, &catalog, chrono::Utc::now()).await
+        {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "ending expired grace periods failed"
+            );
+        }
+    }
+}
+
 /// Stripe with the configured key, or, without one, the built-in emulator, which the server
 /// calls over loopback whatever address people use.
 fn stripe_gateway(settings: &Settings, bound: SocketAddr) -> anyhow::Result<Gateway> {
     if let Some(key) = &settings.stripe_secret_key {
         return Gateway::new(key.expose(), settings.stripe_api_base.as_deref());
     }
-    let mut local = bound;
-    if local.ip().is_unspecified() {
-        local.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
-    }
+    let local = loopback(bound);
     Gateway::new(
         "sk_test_portal",
         Some(&format!("http://{local}{EMULATOR_PATH}/")),

@@ -1,3 +1,13 @@
 //! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle.
 
 pub mod catalog;
+pub mod subscription;
+
+#[cfg(feature = "ssr")]
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod webhooks;

@@ -172,6 +172,8 @@ fn org_view(
         }
     });
     let since = org.created_at.format("%-d %B %Y").to_string();
+    let billing = format!("/orgs/{}/billing", org.slug);
+    let plans = format!("/orgs/{}/plans", org.slug);
     view! {
         <section class="page-heading">
             <h1>{org.name.clone()}</h1>
@@ -179,6 +181,10 @@ fn org_view(
                 "You are " <strong>{role.label().to_lowercase()}</strong>
                 " of this organization · created " {since}
             </p>
+            <nav aria-label="Organization" class="subnav">
+                <a href=billing>"Billing"</a>
+                <a href=plans>"Plans"</a>
+            </nav>
         </section>
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>

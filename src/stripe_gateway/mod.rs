@@ -2,7 +2,9 @@
 //! sees our own types. Every call that changes something in Stripe carries an idempotency key
 //! derived from our own ids, and the API version is the one async-stripe pins.
 
+pub mod billing_calls;
 pub mod catalog_sync;
+pub mod signature;
 
 use std::time::Duration;
 

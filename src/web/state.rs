@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::billing::catalog::Catalog;
+use crate::billing::webhooks::Inbox;
 use crate::stripe_gateway::Gateway;
 
 #[derive(Clone)]
@@ -17,6 +18,9 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     pub catalog: Arc<Catalog>,
     pub stripe: Gateway,
+    pub inbox: Inbox,
+    /// The address people use, for links sent to Stripe (Checkout's success and cancel pages).
+    pub public_url: Arc<str>,
 }
 
 impl FromRef<AppState> for CsrfConfig {

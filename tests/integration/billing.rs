@@ -87,3 +87,362 @@ async fn stripe_sync_from_the_command_line() {
     assert!(String::from_utf8_lossy(&second.stdout).contains("exists   pro_monthly"));
     assert!(!String::from_utf8_lossy(&second.stdout).contains("created"));
 }
+
+// ---- Journeys through the portal, against its built-in emulator ----
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::harness::{location, TestApp, PASSWORD};
+
+impl TestApp {
+    /// Waits until the start-up catalog sync has put the prices into the built-in emulator.
+    async fn stripe_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self
+                .client
+                .get(self.url("/stripe-emulator/v1/prices"))
+                .bearer_auth("sk_test_x")
+                .query(&[("lookup_keys[]", "credit_pack_500")])
+                .send()
+                .await
+                .expect("prices")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json");
+            if found["data"].as_array().is_some_and(|d| !d.is_empty()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the catalog never reached the emulator"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn signed_up_owner(&self) {
+        self.sign_up("owner@acme.test", PASSWORD, "Acme").await;
+        self.stripe_ready().await;
+    }
+
+    /// Polls `sql` (one text value) until it equals `want`.
+    async fn wait_for(&self, sql: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got: Option<String> = sqlx::query_scalar(sql)
+                .fetch_optional(&self.pool)
+                .await
+                .expect("query");
+            if got.as_deref() == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {sql} = {want}, last saw {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn billing_page(&self) -> String {
+        let page = self.get("/orgs/acme/billing").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        page.text().await.expect("html")
+    }
+
+    /// Pays the hosted Checkout page with a card, as a browser would; returns its redirect.
+    async fn pay_checkout(&self, checkout_url: &str, card: &str) -> reqwest::Response {
+        let browser = self.another_browser();
+        browser
+            .post(checkout_url)
+            .form(&[
+                ("email", "owner@acme.test"),
+                ("card_number", card),
+                ("card_expiry", "12/34"),
+                ("card_cvc", "123"),
+            ])
+            .send()
+            .await
+            .expect("pay")
+    }
+
+    async fn advance_stripe_clock(&self, seconds: i64) {
+        let answer = self
+            .client
+            .post(self.url("/stripe-emulator/_emulator/clock/advance"))
+            .bearer_auth("sk_test_x")
+            .form(&[("seconds", seconds.to_string())])
+            .send()
+            .await
+            .expect("advance");
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+
+    /// Opens Checkout for `plan` and returns the hosted page's URL.
+    async fn open_checkout(&self, plan: &str) -> String {
+        let response = self
+            .submit(
+                "/orgs/acme/plans",
+                "/orgs/acme/billing/checkout",
+                &[("plan", plan)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let url = location(&response);
+        assert!(url.contains("/stripe-emulator/checkout/cs_"), "{url}");
+        url
+    }
+
+    /// Upgrade through Checkout with 4242 and the success page.
+    async fn upgrade(&self, plan: &str) {
+        let url = self.open_checkout(plan).await;
+        let paid = self.pay_checkout(&url, "4242 4242 4242 4242").await;
+        assert_eq!(paid.status(), StatusCode::SEE_OTHER);
+        let success = location(&paid);
+        let landed = self.get(&success[self.base.len()..]).await;
+        assert_eq!(location(&landed), "/orgs/acme/billing");
+    }
+}
+
+const PLAN: &str = "SELECT plan_key FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
+const STATUS: &str = "SELECT status FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
+
+#[tokio::test]
+async fn plans_page_shows_every_plan_and_marks_the_current_one() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let html = app
+        .get("/orgs/acme/plans")
+        .await
+        .text()
+        .await
+        .expect("html");
+    for (name, price) in [
+        ("Free", "Free"),
+        ("Starter", "$9.99 / month"),
+        ("Pro", "$99.00 / month"),
+        ("Max", "$499.99 / month"),
+    ] {
+        assert!(
+            html.contains(&format!("<h2>{name}</h2>")) && html.contains(price),
+            "{name}"
+        );
+    }
+    assert!(html.contains("2500 Small") && html.contains("160 XL"));
+    assert!(
+        html.contains("<article aria-current=\"true\" class=\"card plan current\"><h2>Free</h2>")
+    );
+    assert!(html.contains("Start 7-day trial") && html.contains("Upgrade to Pro"));
+}
+
+#[tokio::test]
+async fn a_trial_starts_without_a_card_and_shows_a_countdown() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let response = app
+        .submit(
+            "/orgs/acme/plans",
+            "/orgs/acme/billing/trial",
+            &[("plan", "pro")],
+        )
+        .await;
+    assert_eq!(location(&response), "/orgs/acme/billing");
+    let html = app.billing_page().await;
+    assert!(html.contains("Your 7-day trial of Pro has started."));
+    assert!(html.contains("Pro plan") && html.contains("Status: trialing"));
+    assert!(
+        html.contains("Trial: 6 days 23 hours left.") || html.contains("Trial: 7 days left."),
+        "{html}"
+    );
+    assert!(html.contains("2500 Small"), "the trial plan's limits");
+    // Only one trial per organization.
+    let again = app
+        .submit(
+            "/orgs/acme/plans",
+            "/orgs/acme/billing/trial",
+            &[("plan", "max")],
+        )
+        .await;
+    assert_eq!(location(&again), "/orgs/acme/plans");
+    assert_eq!(app.count("SELECT count(*) FROM subscriptions").await, 1);
+}
+
+#[tokio::test]
+async fn trial_end_without_a_card_moves_the_org_to_free() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme/plans",
+        "/orgs/acme/billing/trial",
+        &[("plan", "pro")],
+    )
+    .await;
+    app.advance_stripe_clock(8 * 86_400).await;
+    app.wait_for(STATUS, "canceled").await;
+    let html = app.billing_page().await;
+    assert!(html.contains("Free plan"), "{html}");
+}
+
+#[tokio::test]
+async fn upgrading_through_checkout_shows_the_plan_at_once_and_lists_the_invoice() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let url = app.open_checkout("starter").await;
+    // One open checkout per organization: asking again goes back to the same one.
+    assert_eq!(app.open_checkout("pro").await, url);
+    let paid = app.pay_checkout(&url, "4242 4242 4242 4242").await;
+    let success = location(&paid);
+    assert!(
+        success.contains("/billing/success?session_id=cs_"),
+        "{success}"
+    );
+    let landed = app.get(&success[app.base.len()..]).await;
+    assert_eq!(location(&landed), "/orgs/acme/billing");
+    // Applied by the success page itself, whether or not the webhook came first.
+    let html = app.billing_page().await;
+    assert!(
+        html.contains("Thank you! Acme is now on the Starter plan."),
+        "{html}"
+    );
+    assert!(html.contains("Starter plan") && html.contains("Status: active"));
+    app.wait_for("SELECT status FROM invoices LIMIT 1", "paid")
+        .await;
+    let html = app.billing_page().await;
+    assert!(html.contains("$9.99") && html.contains(">View</a>") && html.contains(">PDF</a>"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM checkout_sessions WHERE status = 'open'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_declined_card_changes_nothing_and_the_cancel_page_says_so() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let url = app.open_checkout("pro").await;
+    let declined = app.pay_checkout(&url, "4000 0000 0000 0002").await;
+    assert_eq!(declined.status(), StatusCode::PAYMENT_REQUIRED);
+    assert!(declined
+        .text()
+        .await
+        .expect("html")
+        .contains("Your card was declined."));
+    assert_eq!(app.count("SELECT count(*) FROM subscriptions").await, 0);
+    let page = app
+        .get("/billing/cancel?org=acme")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Nothing was charged."));
+    assert!(app.billing_page().await.contains("Free plan"));
+}
+
+#[tokio::test]
+async fn upgrade_shows_the_prorated_amount_first_and_downgrade_waits_for_period_end() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.upgrade("starter").await;
+    let preview = app
+        .get("/orgs/acme/billing/change?plan=pro")
+        .await
+        .text()
+        .await
+        .expect("html");
+    // Moments into the month the proration is almost the whole difference: $99.00 - $9.99.
+    assert!(
+        preview.contains("$89.0") || preview.contains("$88.9"),
+        "{preview}"
+    );
+    let upgraded = app
+        .submit(
+            "/orgs/acme/billing/change?plan=pro",
+            "/orgs/acme/billing/change",
+            &[("plan", "pro")],
+        )
+        .await;
+    assert_eq!(location(&upgraded), "/orgs/acme/billing");
+    assert!(app.billing_page().await.contains("Pro plan"));
+    app.wait_for(PLAN, "pro").await;
+
+    let downgraded = app
+        .submit(
+            "/orgs/acme/billing/change?plan=starter",
+            "/orgs/acme/billing/change",
+            &[("plan", "starter")],
+        )
+        .await;
+    assert_eq!(location(&downgraded), "/orgs/acme/billing");
+    let html = app.billing_page().await;
+    assert!(
+        html.contains("Pro plan") && html.contains("Switches to Starter on"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_and_resume() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.upgrade("starter").await;
+    app.submit("/orgs/acme/billing", "/orgs/acme/billing/cancel", &[])
+        .await;
+    let html = app.billing_page().await;
+    assert!(html.contains("Your subscription ends on") && html.contains("Resume subscription"));
+    app.submit("/orgs/acme/billing", "/orgs/acme/billing/resume", &[])
+        .await;
+    let html = app.billing_page().await;
+    assert!(html.contains("Your subscription will renew.") && html.contains("Renews on"));
+    let portal = app
+        .submit("/orgs/acme/billing", "/orgs/acme/billing/portal", &[])
+        .await;
+    assert!(location(&portal).contains("/stripe-emulator/portal/bps_"));
+}
+
+#[tokio::test]
+async fn members_see_billing_but_cannot_change_it() {
+    let app = TestApp::spawn().await;
+    let bob = app.another_browser();
+    app.submit_with(
+        &bob,
+        "/signup",
+        "/signup",
+        &[
+            ("email", "bob@acme.test"),
+            ("password", PASSWORD),
+            ("org_name", "Bobs"),
+        ],
+    )
+    .await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme",
+        "/orgs/acme/members",
+        &[("email", "bob@acme.test"), ("role", "member")],
+    )
+    .await;
+    let page = app
+        .get_with(&bob, "/orgs/acme/plans")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(!page.contains("Upgrade to"));
+    let refused = app
+        .submit_with(
+            &bob,
+            "/orgs/acme/plans",
+            "/orgs/acme/billing/trial",
+            &[("plan", "pro")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get_with(&bob, "/orgs/nobodys/billing").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,314 @@
+//! SQL for billing: customers, the subscription projection and its history, Checkout Sessions,
+//! invoices.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::subscription::Stored;
+
+pub async fn customer_of(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT stripe_customer_id FROM billing_customers WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn org_of_customer(
+    db: impl PgExecutor<'_>,
+    customer: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT org_id FROM billing_customers WHERE stripe_customer_id = $1")
+        .bind(customer)
+        .fetch_optional(db)
+        .await
+}
+
+/// Records the organization's customer; when two requests race, the first one stays.
+pub async fn save_customer(
+    db: &mut PgConnection,
+    org_id: Uuid,
+    customer: &str,
+) -> sqlx::Result<String> {
+    sqlx::query("INSERT INTO billing_customers (org_id, stripe_customer_id) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING")
+        .bind(org_id)
+        .bind(customer)
+        .execute(&mut *db)
+        .await?;
+    Ok(customer_of(&mut *db, org_id)
+        .await?
+        .unwrap_or_else(|| customer.to_owned()))
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    stripe_subscription_id: String,
+    plan_key: String,
+    status: String,
+    trial_end: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
+    cancel_at_period_end: bool,
+    past_due_since: Option<DateTime<Utc>>,
+    kept_plan_key: Option<String>,
+    kept_until: Option<DateTime<Utc>>,
+    stripe_version: i64,
+}
+
+impl From<Row> for (Stored, i64) {
+    fn from(r: Row) -> Self {
+        (
+            Stored {
+                stripe_subscription_id: r.stripe_subscription_id,
+                plan_key: r.plan_key,
+                status: r.status,
+                trial_end: r.trial_end,
+                current_period_end: r.current_period_end,
+                cancel_at_period_end: r.cancel_at_period_end,
+                past_due_since: r.past_due_since,
+                kept: r.kept_plan_key.zip(r.kept_until),
+            },
+            r.stripe_version,
+        )
+    }
+}
+
+const COLUMNS: &str = "stripe_subscription_id, plan_key, status, trial_end, current_period_end, \
+                       cancel_at_period_end, past_due_since, kept_plan_key, kept_until, stripe_version";
+
+/// The stored subscription and the version (`created` of the newest applied event).
+pub async fn subscription(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Option<(Stored, i64)>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1"
+    ))
+    .bind(org_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// The same, locked until the transaction ends, so concurrent appliers take turns.
+pub async fn subscription_for_update(
+    db: &mut PgConnection,
+    org_id: Uuid,
+) -> sqlx::Result<Option<(Stored, i64)>> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM subscriptions WHERE org_id = $1 FOR UPDATE"
+    ))
+    .bind(org_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+pub struct Upsert<'a> {
+    pub org_id: Uuid,
+    pub stored: &'a Stored,
+    pub current_period_start: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+pub async fn upsert_subscription(db: &mut PgConnection, u: Upsert<'_>) -> sqlx::Result<()> {
+    let s = u.stored;
+    sqlx::query(
+        "INSERT INTO subscriptions (org_id, stripe_subscription_id, plan_key, status, trial_end,
+             current_period_start, current_period_end, cancel_at_period_end, past_due_since,
+             kept_plan_key, kept_until, stripe_version, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+         ON CONFLICT (org_id) DO UPDATE SET
+             stripe_subscription_id = EXCLUDED.stripe_subscription_id, plan_key = EXCLUDED.plan_key,
+             status = EXCLUDED.status, trial_end = EXCLUDED.trial_end,
+             current_period_start = EXCLUDED.current_period_start,
+             current_period_end = EXCLUDED.current_period_end,
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+             past_due_since = EXCLUDED.past_due_since, kept_plan_key = EXCLUDED.kept_plan_key,
+             kept_until = EXCLUDED.kept_until, stripe_version = EXCLUDED.stripe_version,
+             updated_at = now()",
+    )
+    .bind(u.org_id)
+    .bind(&s.stripe_subscription_id)
+    .bind(&s.plan_key)
+    .bind(&s.status)
+    .bind(s.trial_end)
+    .bind(u.current_period_start)
+    .bind(s.current_period_end)
+    .bind(s.cancel_at_period_end)
+    .bind(s.past_due_since)
+    .bind(s.kept.as_ref().map(|k| k.0.clone()))
+    .bind(s.kept.as_ref().map(|k| k.1))
+    .bind(u.version)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_history(
+    db: &mut PgConnection,
+    org_id: Uuid,
+    s: &Stored,
+    source: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO subscription_history (org_id, stripe_subscription_id, plan_key, status, source)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(org_id)
+    .bind(&s.stripe_subscription_id)
+    .bind(&s.plan_key)
+    .bind(&s.status)
+    .bind(source)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryEntry {
+    pub plan_key: String,
+    pub status: String,
+    pub source: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn history(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<HistoryEntry>> {
+    sqlx::query_as("SELECT plan_key, status, source, at FROM subscription_history WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT 50")
+        .bind(org_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Past-due subscriptions whose grace period began before `cutoff`.
+pub async fn grace_expired(
+    db: impl PgExecutor<'_>,
+    cutoff: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT org_id, stripe_subscription_id FROM subscriptions
+         WHERE status IN ('past_due', 'unpaid') AND past_due_since < $1",
+    )
+    .bind(cutoff)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn set_kept_plan(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    kept: Option<(&str, DateTime<Utc>)>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE subscriptions SET kept_plan_key = $2, kept_until = $3 WHERE org_id = $1")
+        .bind(org_id)
+        .bind(kept.map(|k| k.0))
+        .bind(kept.map(|k| k.1))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+// ---- Checkout Sessions ----
+
+pub async fn open_checkout(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT id, url FROM checkout_sessions WHERE org_id = $1 AND status = 'open'")
+        .bind(org_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Records a new open session; `false` when the organization already has one open.
+pub async fn insert_checkout(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    id: &str,
+    url: &str,
+    plan_key: &str,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO checkout_sessions (id, org_id, plan_key, status, url) VALUES ($1, $2, $3, 'open', $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(org_id)
+    .bind(plan_key)
+    .bind(url)
+    .execute(db)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn close_checkout(db: impl PgExecutor<'_>, id: &str, status: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE checkout_sessions SET status = $2 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+// ---- Invoices ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Invoice {
+    pub stripe_invoice_id: String,
+    pub number: Option<String>,
+    pub status: String,
+    pub currency: String,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub period_start: Option<DateTime<Utc>>,
+    pub period_end: Option<DateTime<Utc>>,
+    pub hosted_invoice_url: Option<String>,
+    pub invoice_pdf: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+/// Stores an invoice, never moving it back to an earlier status (a late `invoice.finalized`
+/// does not undo `invoice.paid`).
+pub async fn upsert_invoice(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    i: &Invoice,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO invoices (stripe_invoice_id, org_id, number, status, currency, amount_due, amount_paid,
+             period_start, period_end, hosted_invoice_url, invoice_pdf, created)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (stripe_invoice_id) DO UPDATE SET
+             number = coalesce(EXCLUDED.number, invoices.number), status = EXCLUDED.status,
+             amount_due = EXCLUDED.amount_due, amount_paid = EXCLUDED.amount_paid,
+             hosted_invoice_url = coalesce(EXCLUDED.hosted_invoice_url, invoices.hosted_invoice_url),
+             invoice_pdf = coalesce(EXCLUDED.invoice_pdf, invoices.invoice_pdf)
+         WHERE (CASE EXCLUDED.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)
+            >= (CASE invoices.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)",
+    )
+    .bind(&i.stripe_invoice_id)
+    .bind(org_id)
+    .bind(&i.number)
+    .bind(&i.status)
+    .bind(&i.currency)
+    .bind(i.amount_due)
+    .bind(i.amount_paid)
+    .bind(i.period_start)
+    .bind(i.period_end)
+    .bind(&i.hosted_invoice_url)
+    .bind(&i.invoice_pdf)
+    .bind(i.created)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn invoices(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Invoice>> {
+    sqlx::query_as(
+        "SELECT stripe_invoice_id, number, status, currency, amount_due, amount_paid, period_start,
+                period_end, hosted_invoice_url, invoice_pdf, created
+         FROM invoices WHERE org_id = $1 ORDER BY created DESC, stripe_invoice_id DESC LIMIT 100",
+    )
+    .bind(org_id)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,301 @@
+//! `POST /webhooks/stripe`: verify the signature on the raw body, store the event in the inbox
+//! (keyed by event id, so a duplicate delivery changes nothing), answer 200 once it is durable.
+//! A worker applies stored events; several workers and instances share the inbox through
+//! `SKIP LOCKED`, each event is applied once, and failures are retried with backoff until they
+//! end in a visible `failed` state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::catalog::Catalog;
+use super::repo;
+use super::service::{apply_snapshot, lock_org, org_for};
+use super::subscription::{ordering, Ordering};
+use crate::stripe_gateway::billing_calls::snapshot_from_json;
+use crate::stripe_gateway::signature;
+use crate::stripe_gateway::Gateway;
+use crate::web::state::AppState;
+
+/// After this many failed attempts an event is marked `failed` (replayable from the admin pages).
+const MAX_ATTEMPTS: i32 = 8;
+
+/// The inbox's side of the webhook: where to store events and whom to wake.
+#[derive(Clone)]
+pub struct Inbox {
+    pub secrets: Arc<Vec<String>>,
+    pub wake: Arc<Notify>,
+}
+
+fn refuse(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": { "code": "bad_webhook", "message": message } })),
+    )
+        .into_response()
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let secrets: Vec<&str> = state.inbox.secrets.iter().map(String::as_str).collect();
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify(header, &body, &secrets, Utc::now().timestamp()) {
+        tracing::warn!(reason = %e, "webhook refused");
+        return refuse("The Stripe-Signature header does not verify.");
+    }
+    // Read only what the inbox needs; everything else is read later, leniently.
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return refuse("The body is not JSON."),
+    };
+    let (Some(id), Some(kind), Some(created)) = (
+        event["id"].as_str(),
+        event["type"].as_str(),
+        event["created"].as_i64(),
+    ) else {
+        return refuse("The event has no id, type or created.");
+    };
+    let stored = sqlx::query(
+        "INSERT INTO webhook_events (id, type, api_version, created, payload) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(event["api_version"].as_str())
+    .bind(created)
+    .bind(&event)
+    .execute(&state.db)
+    .await;
+    match stored {
+        Ok(_) => {
+            state.inbox.wake.notify_one();
+            (StatusCode::OK, Json(json!({ "received": true }))).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storing a webhook event failed");
+            // Stripe retries non-2xx answers, so nothing is lost.
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": { "code": "unavailable", "message": "Try again." } })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// What applying one event did.
+enum Outcome {
+    Applied(Option<Uuid>),
+    Ignored(Option<Uuid>),
+}
+
+/// Applies due events until the process ends.
+pub async fn work_forever(
+    pool: PgPool,
+    gateway: Gateway,
+    catalog: Arc<Catalog>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        match apply_due(&pool, &gateway, &catalog).await {
+            Ok(0) => {
+                let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "webhook worker pass failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One pass: claims up to 50 due events and applies each in its own transaction. Returns how
+/// many it claimed.
+pub async fn apply_due(
+    pool: &PgPool,
+    gateway: &Gateway,
+    catalog: &Catalog,
+) -> anyhow::Result<usize> {
+    // Claim with a lease: others skip them while this worker runs; if it dies they come back.
+    let ids: Vec<String> = sqlx::query_scalar(
+        "UPDATE webhook_events SET next_attempt_at = now() + interval '60 seconds'
+         WHERE id IN (SELECT id FROM webhook_events
+                      WHERE status = 'pending' AND next_attempt_at <= now()
+                      ORDER BY created, received_at LIMIT 50
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for id in &ids {
+        if let Err(e) = apply_one(pool, gateway, catalog, id).await {
+            let message = format!("{e:#}");
+            tracing::warn!(event = %id, error = %message, "applying a webhook event failed");
+            sqlx::query(
+                "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,
+                     status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
+                     next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 12)))
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&message)
+            .bind(MAX_ATTEMPTS)
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(ids.len())
+}
+
+async fn apply_one(
+    pool: &PgPool,
+    gateway: &Gateway,
+    catalog: &Catalog,
+    id: &str,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, Value, String, i64)> = sqlx::query_as(
+        "SELECT type, payload, status, created FROM webhook_events WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((kind, payload, status, created)) = row else {
+        return Ok(());
+    };
+    if status != "pending" {
+        // Another worker got here first: applied once.
+        return Ok(());
+    }
+    let object = &payload["data"]["object"];
+    let outcome = match kind.as_str() {
+        k if k.starts_with("customer.subscription.") => {
+            let snapshot = snapshot_from_json(object)
+                .ok_or_else(|| anyhow::anyhow!("unreadable subscription in {kind}"))?;
+            let org = org_for(&mut tx, &snapshot).await?;
+            let stored = match org {
+                Some(org) => {
+                    // Decide the order under the same lock the other appliers take.
+                    lock_org(&mut tx, org).await?;
+                    repo::subscription_for_update(&mut tx, org).await?
+                }
+                None => None,
+            };
+            let applied = stored
+                .filter(|(s, _)| s.stripe_subscription_id == snapshot.id)
+                .map(|(_, version)| version);
+            match ordering(applied, created) {
+                Ordering::Stale => Outcome::Ignored(org),
+                Ordering::Apply => Outcome::Applied(
+                    apply_snapshot(
+                        &mut tx,
+                        catalog,
+                        &snapshot,
+                        Some(created),
+                        &kind,
+                        Utc::now(),
+                    )
+                    .await?,
+                ),
+                Ordering::Fetch => {
+                    // Same second as what we applied: only Stripe knows which is newer.
+                    let current = gateway.retrieve_subscription(&snapshot.id).await?;
+                    Outcome::Applied(
+                        apply_snapshot(
+                            &mut tx,
+                            catalog,
+                            &current,
+                            Some(created),
+                            &kind,
+                            Utc::now(),
+                        )
+                        .await?,
+                    )
+                }
+            }
+        }
+        "checkout.session.completed" | "checkout.session.expired" => {
+            let session_id = object["id"].as_str().unwrap_or_default();
+            let state = if kind.ends_with("completed") {
+                "complete"
+            } else {
+                "expired"
+            };
+            repo::close_checkout(&mut *tx, session_id, state).await?;
+            match (
+                state,
+                object["mode"].as_str(),
+                object["subscription"].as_str(),
+            ) {
+                ("complete", Some("subscription"), Some(sub_id)) => {
+                    let current = gateway.retrieve_subscription(sub_id).await?;
+                    Outcome::Applied(
+                        apply_snapshot(&mut tx, catalog, &current, None, &kind, Utc::now()).await?,
+                    )
+                }
+                _ => Outcome::Ignored(None),
+            }
+        }
+        k if k.starts_with("invoice.") => match invoice_from_json(object) {
+            Some((customer, invoice)) => match repo::org_of_customer(&mut *tx, &customer).await? {
+                Some(org) => {
+                    repo::upsert_invoice(&mut *tx, org, &invoice).await?;
+                    Outcome::Applied(Some(org))
+                }
+                None => Outcome::Ignored(None),
+            },
+            None => anyhow::bail!("unreadable invoice in {kind}"),
+        },
+        _ => Outcome::Ignored(None),
+    };
+    let (status, org) = match outcome {
+        Outcome::Applied(org) => ("applied", org),
+        Outcome::Ignored(org) => ("ignored", org),
+    };
+    sqlx::query("UPDATE webhook_events SET status = $2, org_id = $3, applied_at = now(), last_error = NULL, attempts = attempts + 1 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(org)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reads an invoice leniently from any API version's JSON.
+pub fn invoice_from_json(object: &Value) -> Option<(String, repo::Invoice)> {
+    let ts = |v: &Value| v.as_i64().and_then(|t| Utc.timestamp_opt(t, 0).single());
+    let customer = match &object["customer"] {
+        Value::String(id) => id.clone(),
+        Value::Object(c) => c.get("id")?.as_str()?.to_owned(),
+        _ => return None,
+    };
+    Some((
+        customer,
+        repo::Invoice {
+            stripe_invoice_id: object["id"].as_str()?.to_owned(),
+            number: object["number"].as_str().map(str::to_owned),
+            status: object["status"].as_str().unwrap_or("draft").to_owned(),
+            currency: object["currency"].as_str().unwrap_or("usd").to_owned(),
+            amount_due: object["amount_due"].as_i64().unwrap_or_default(),
+            amount_paid: object["amount_paid"].as_i64().unwrap_or_default(),
+            period_start: ts(&object["period_start"]),
+            period_end: ts(&object["period_end"]),
+            hosted_invoice_url: object["hosted_invoice_url"].as_str().map(str::to_owned),
+            invoice_pdf: object["invoice_pdf"].as_str().map(str::to_owned),
+            created: ts(&object["created"])?,
+        },
+    ))
+}

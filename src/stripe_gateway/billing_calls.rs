@@ -1,0 +1,302 @@
+//! The Stripe calls behind the billing pages: customers, trials, Checkout, plan changes, the
+//! customer portal. Each change carries an idempotency key built from our own ids.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+use stripe::StripeRequest;
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice::{
+    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoiceSubscriptionDetailsItems,
+    CreatePreviewInvoiceSubscriptionDetailsProrationBehavior,
+};
+use stripe_billing::subscription::{
+    CancelSubscription, CreateSubscription, CreateSubscriptionItems,
+    CreateSubscriptionTrialSettings, CreateSubscriptionTrialSettingsEndBehavior,
+    CreateSubscriptionTrialSettingsEndBehaviorMissingPaymentMethod, RetrieveSubscription,
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
+    UpdateSubscriptionProrationBehavior,
+};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    RetrieveCheckoutSession,
+};
+use stripe_core::customer::CreateCustomer;
+use stripe_product::price::ListPrice;
+use stripe_shared::CheckoutSessionMode;
+use uuid::Uuid;
+
+use super::{describe, idempotent, Gateway};
+use crate::billing::subscription::Snapshot;
+
+type Result<T> = std::result::Result<T, anyhow::Error>;
+
+fn at(ts: Option<i64>) -> Option<DateTime<Utc>> {
+    ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
+}
+
+/// Reads a subscription from any Stripe JSON (an event's `data.object`), leniently: only the
+/// fields the portal needs, whatever the event's API version.
+pub fn snapshot_from_json(object: &Value) -> Option<Snapshot> {
+    let item = &object["items"]["data"][0];
+    let period = |key: &str| item[key].as_i64().or_else(|| object[key].as_i64());
+    Some(Snapshot {
+        id: object["id"].as_str()?.to_owned(),
+        customer: match &object["customer"] {
+            Value::String(id) => id.clone(),
+            Value::Object(c) => c.get("id")?.as_str()?.to_owned(),
+            _ => return None,
+        },
+        status: object["status"].as_str()?.to_owned(),
+        price_lookup_key: item["price"]["lookup_key"]
+            .as_str()
+            .or_else(|| item["plan"]["lookup_key"].as_str())
+            .map(str::to_owned),
+        trial_end: at(object["trial_end"].as_i64()),
+        current_period_start: at(period("current_period_start")),
+        current_period_end: at(period("current_period_end")),
+        cancel_at_period_end: object["cancel_at_period_end"].as_bool().unwrap_or(false),
+        org_hint: object["metadata"]["org_id"].as_str().map(str::to_owned),
+    })
+}
+
+fn snapshot(sub: &stripe_shared::Subscription) -> Snapshot {
+    let item = sub.items.data.first();
+    Snapshot {
+        id: sub.id.as_str().to_owned(),
+        customer: sub.customer.id().as_str().to_owned(),
+        status: sub.status.as_str().to_owned(),
+        price_lookup_key: item.and_then(|i| i.price.lookup_key.clone()),
+        trial_end: at(sub.trial_end),
+        current_period_start: at(item.map(|i| i.current_period_start)),
+        current_period_end: at(item.map(|i| i.current_period_end)),
+        cancel_at_period_end: sub.cancel_at_period_end,
+        org_hint: sub.metadata.get("org_id").cloned(),
+    }
+}
+
+/// A Checkout Session as the success page needs it.
+#[derive(Debug, Clone)]
+pub struct CheckoutState {
+    pub id: String,
+    pub complete: bool,
+    pub subscription_id: Option<String>,
+    pub org_reference: Option<String>,
+}
+
+pub struct CheckoutLink {
+    pub id: String,
+    pub url: String,
+}
+
+impl Gateway {
+    /// Creates the organization's Stripe customer. The key makes a retry return the same one.
+    pub async fn create_customer(&self, org_id: Uuid, name: &str, email: &str) -> Result<String> {
+        let customer = CreateCustomer::new()
+            .name(name)
+            .email(email)
+            .metadata(HashMap::from([("org_id".to_owned(), org_id.to_string())]))
+            .customize()
+            .request_strategy(idempotent(&format!("customer:{org_id}")))
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the Stripe customer: {}", describe(&e)))?;
+        Ok(customer.id.as_str().to_owned())
+    }
+
+    /// The id of the active price with this lookup key.
+    pub async fn price_id(&self, lookup_key: &str) -> Result<String> {
+        let prices = ListPrice::new()
+            .lookup_keys(vec![lookup_key.to_owned()])
+            .active(true)
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("finding price {lookup_key}: {}", describe(&e)))?;
+        prices
+            .data
+            .first()
+            .map(|p| p.id.as_str().to_owned())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no Stripe price has lookup key {lookup_key}; run `billing-portal stripe-sync`"
+                )
+            })
+    }
+
+    /// A trial without a card: it ends the subscription if no payment method is added.
+    pub async fn start_trial(
+        &self,
+        org_id: Uuid,
+        customer: &str,
+        price_id: &str,
+        days: u32,
+    ) -> Result<Snapshot> {
+        let mut item = CreateSubscriptionItems::new();
+        item.price = Some(price_id.to_owned());
+        let mut end = CreateSubscriptionTrialSettingsEndBehavior::new();
+        end.missing_payment_method =
+            Some(CreateSubscriptionTrialSettingsEndBehaviorMissingPaymentMethod::Cancel);
+        let sub = CreateSubscription::new()
+            .customer(customer)
+            .items(vec![item])
+            .trial_period_days(days)
+            .trial_settings(CreateSubscriptionTrialSettings::new(end))
+            .metadata(HashMap::from([("org_id".to_owned(), org_id.to_string())]))
+            .customize()
+            // One trial per organization, ever.
+            .request_strategy(idempotent(&format!("trial:{org_id}")))
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the trial: {}", describe(&e)))?;
+        Ok(snapshot(&sub))
+    }
+
+    pub async fn create_checkout(
+        &self,
+        org_id: Uuid,
+        customer: &str,
+        price_id: &str,
+        success_url: &str,
+        cancel_url: &str,
+        attempt: Uuid,
+    ) -> Result<CheckoutLink> {
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price = Some(price_id.to_owned());
+        item.quantity = Some(1);
+        let mut data = CreateCheckoutSessionSubscriptionData::new();
+        data.metadata = Some(HashMap::from([("org_id".to_owned(), org_id.to_string())]));
+        let session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .customer(customer)
+            .client_reference_id(org_id.to_string())
+            .metadata(HashMap::from([("org_id".to_owned(), org_id.to_string())]))
+            .line_items(vec![item])
+            .subscription_data(data)
+            .success_url(success_url)
+            .cancel_url(cancel_url)
+            .customize()
+            .request_strategy(idempotent(&format!("checkout:{attempt}")))
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the Checkout Session: {}", describe(&e)))?;
+        let url = session
+            .url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("Stripe returned a Checkout Session without a URL"))?;
+        Ok(CheckoutLink {
+            id: session.id.as_str().to_owned(),
+            url,
+        })
+    }
+
+    pub async fn retrieve_checkout(&self, id: &str) -> Result<CheckoutState> {
+        let session = RetrieveCheckoutSession::new(id.to_owned())
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("retrieving the Checkout Session: {}", describe(&e)))?;
+        Ok(CheckoutState {
+            id: session.id.as_str().to_owned(),
+            complete: session.status.as_ref().map(|s| s.as_str()) == Some("complete"),
+            subscription_id: session
+                .subscription
+                .as_ref()
+                .map(|s| s.id().as_str().to_owned()),
+            org_reference: session.client_reference_id.clone(),
+        })
+    }
+
+    pub async fn retrieve_subscription(&self, id: &str) -> Result<Snapshot> {
+        let sub = RetrieveSubscription::new(id.to_owned())
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("retrieving the subscription: {}", describe(&e)))?;
+        Ok(snapshot(&sub))
+    }
+
+    async fn first_item(&self, sub_id: &str) -> Result<String> {
+        let sub = RetrieveSubscription::new(sub_id.to_owned())
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("retrieving the subscription: {}", describe(&e)))?;
+        sub.items
+            .data
+            .first()
+            .map(|i| i.id.as_str().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("subscription {sub_id} has no items"))
+    }
+
+    /// What switching to `price_id` now would charge today (Stripe's invoice preview).
+    pub async fn preview_upgrade(&self, sub_id: &str, price_id: &str) -> Result<(i64, String)> {
+        let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
+        item.id = Some(self.first_item(sub_id).await?);
+        item.price = Some(price_id.to_owned());
+        let mut details = CreatePreviewInvoiceSubscriptionDetails::new();
+        details.items = Some(vec![item]);
+        details.proration_behavior =
+            Some(CreatePreviewInvoiceSubscriptionDetailsProrationBehavior::AlwaysInvoice);
+        let invoice = CreatePreviewInvoice::new()
+            .subscription(sub_id)
+            .subscription_details(details)
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("previewing the change: {}", describe(&e)))?;
+        Ok((invoice.amount_due, invoice.currency.to_string()))
+    }
+
+    /// Switches the price: now with proration charged at once (upgrade), or without proration so
+    /// the lower price applies from the next renewal (downgrade).
+    pub async fn change_price(
+        &self,
+        sub_id: &str,
+        price_id: &str,
+        prorate_now: bool,
+        attempt: Uuid,
+    ) -> Result<Snapshot> {
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(self.first_item(sub_id).await?);
+        item.price = Some(price_id.to_owned());
+        let sub = UpdateSubscription::new(sub_id.to_owned())
+            .items(vec![item])
+            .proration_behavior(if prorate_now {
+                UpdateSubscriptionProrationBehavior::AlwaysInvoice
+            } else {
+                UpdateSubscriptionProrationBehavior::None
+            })
+            .payment_behavior(UpdateSubscriptionPaymentBehavior::ErrorIfIncomplete)
+            .customize()
+            .request_strategy(idempotent(&format!("change:{attempt}")))
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("changing the plan: {}", describe(&e)))?;
+        Ok(snapshot(&sub))
+    }
+
+    pub async fn set_cancel_at_period_end(&self, sub_id: &str, cancel: bool) -> Result<Snapshot> {
+        let sub = UpdateSubscription::new(sub_id.to_owned())
+            .cancel_at_period_end(cancel)
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("updating the cancellation: {}", describe(&e)))?;
+        Ok(snapshot(&sub))
+    }
+
+    pub async fn cancel_now(&self, sub_id: &str) -> Result<Snapshot> {
+        let sub = CancelSubscription::new(sub_id.to_owned())
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("canceling the subscription: {}", describe(&e)))?;
+        Ok(snapshot(&sub))
+    }
+
+    pub async fn portal_url(&self, customer: &str, return_url: &str) -> Result<String> {
+        let session = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url)
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the billing portal: {}", describe(&e)))?;
+        Ok(session.url)
+    }
+}
