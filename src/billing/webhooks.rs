@@ -182,8 +182,17 @@ async fn apply_one(
     let object = &payload["data"]["object"];
     let outcome = match kind.as_str() {
         k if k.starts_with("customer.subscription.") => {
-            let snapshot = snapshot_from_json(object)
-                .ok_or_else(|| anyhow::anyhow!("unreadable subscription in {kind}"))?;
+            // Another API version's shape may lack what we read: then ask Stripe for the object.
+            let snapshot = match snapshot_from_json(object).filter(|s| s.price_lookup_key.is_some())
+            {
+                Some(snapshot) => snapshot,
+                None => {
+                    let id = object["id"]
+                        .as_str()
+                        .ok_or_else(|| anyhow::anyhow!("{kind} without an object id"))?;
+                    gateway.retrieve_subscription(id).await?
+                }
+            };
             let org = org_for(&mut tx, &snapshot).await?;
             let stored = match org {
                 Some(org) => {

@@ -446,3 +446,327 @@ async fn members_see_billing_but_cannot_change_it() {
         StatusCode::NOT_FOUND
     );
 }
+
+// ---- Webhooks ----
+
+const SECRET: &str = "whsec_portal_test_secret";
+
+fn signed(secret: &str, payload: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let t = chrono::Utc::now().timestamp();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{t}.{payload}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn post_event(app: &TestApp, payload: &str, signature: Option<String>) -> reqwest::Response {
+    let mut request = app
+        .another_browser()
+        .post(app.url("/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .body(payload.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    request.send().await.expect("post")
+}
+
+#[tokio::test]
+async fn bad_or_missing_signatures_get_400_and_store_nothing() {
+    let app =
+        TestApp::spawn_with(|s| s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")])
+            .await;
+    let payload = r#"{"id":"evt_forged","object":"event","type":"customer.subscription.deleted","created":1,"data":{"object":{}}}"#;
+    assert_eq!(
+        post_event(&app, payload, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post_event(&app, payload, Some(signed("whsec_wrong", payload)))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let stale = signed(SECRET, payload).replacen("t=", "t=1", 1);
+    assert_eq!(
+        post_event(&app, payload, Some(stale)).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE id = 'evt_forged'")
+            .await,
+        0
+    );
+    // Correctly signed but not an event: refused too.
+    assert_eq!(
+        post_event(&app, "[1,2]", Some(signed(SECRET, "[1,2]")))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn rotated_secrets_duplicates_and_other_api_versions() {
+    let app = TestApp::spawn_with(|s| {
+        s.stripe_webhook_secret = vec![
+            SECRET.parse().expect("secret"),
+            "whsec_previous".parse().expect("secret"),
+        ]
+    })
+    .await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme/plans",
+        "/orgs/acme/billing/trial",
+        &[("plan", "pro")],
+    )
+    .await;
+    let sub_id: String = sqlx::query_scalar("SELECT stripe_subscription_id FROM subscriptions")
+        .fetch_one(&app.pool)
+        .await
+        .expect("sub");
+    // An event in an old API version's shape, without the price lookup key: read leniently,
+    // the subscription fetched from Stripe, and applied.
+    let old = serde_json::json!({
+        "id": "evt_old_version",
+        "object": "event",
+        "api_version": "2017-08-15",
+        "created": chrono::Utc::now().timestamp(),
+        "type": "customer.subscription.updated",
+        "data": { "object": { "id": sub_id, "object": "subscription", "status": "trialing", "plan": { "id": "gold" } } },
+    })
+    .to_string();
+    for secret in ["whsec_previous", SECRET] {
+        let answer = post_event(&app, &old, Some(signed(secret, &old))).await;
+        assert_eq!(
+            answer.status(),
+            StatusCode::OK,
+            "accepted with either secret, duplicates included"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE id = 'evt_old_version'")
+            .await,
+        1
+    );
+    app.wait_for(
+        "SELECT status FROM webhook_events WHERE id = 'evt_old_version'",
+        "applied",
+    )
+    .await;
+    app.wait_for(PLAN, "pro").await;
+}
+
+#[tokio::test]
+async fn duplicated_out_of_order_deliveries_end_in_the_right_state() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let chaos = app
+        .client
+        .post(app.url("/stripe-emulator/_emulator/chaos"))
+        .bearer_auth("sk_test_x")
+        .form(&[("enabled", "true")])
+        .send()
+        .await
+        .expect("chaos");
+    assert_eq!(chaos.status(), StatusCode::OK);
+    // The webhook, not the success page, must bring the plan: pay and never visit success.
+    let url = app.open_checkout("starter").await;
+    assert_eq!(
+        app.pay_checkout(&url, "4242 4242 4242 4242").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    app.wait_for(STATUS, "active").await;
+    app.wait_for(PLAN, "starter").await;
+    // Every delivery arrived twice; each event was stored and applied once.
+    let deliveries = app
+        .client
+        .get(app.url("/stripe-emulator/_emulator/deliveries"))
+        .bearer_auth("sk_test_x")
+        .send()
+        .await
+        .expect("deliveries")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let sent = deliveries["data"].as_array().map_or(0, Vec::len) as i64;
+    let stored = app.count("SELECT count(*) FROM webhook_events").await;
+    assert!(
+        sent >= 2 * stored - 2,
+        "chaos sends each event twice ({sent} for {stored})"
+    );
+    app.wait_for(
+        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
+        "0",
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE status = 'failed'")
+            .await,
+        0
+    );
+    app.wait_for("SELECT status FROM invoices LIMIT 1", "paid")
+        .await;
+}
+
+#[tokio::test]
+async fn two_instances_share_one_inbox_and_apply_each_event_once() {
+    let a =
+        TestApp::spawn_with(|s| s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")])
+            .await;
+    let emulator_api = a.url("/stripe-emulator");
+    let b = TestApp::spawn_on(a.database_url.clone(), |s| {
+        s.stripe_secret_key = Some("sk_test_b".parse().expect("key"));
+        s.stripe_api_base = Some(emulator_api.clone());
+        s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")];
+    })
+    .await;
+    // Stripe delivers every event to both instances.
+    let registered = a
+        .client
+        .post(a.url("/stripe-emulator/_emulator/webhook_endpoints"))
+        .bearer_auth("sk_test_x")
+        .form(&[
+            ("url", b.url("/webhooks/stripe")),
+            ("secret", SECRET.to_owned()),
+        ])
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::OK);
+    a.signed_up_owner().await;
+    a.upgrade("pro").await;
+    a.wait_for(
+        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
+        "0",
+    )
+    .await;
+    let events = a.count("SELECT count(*) FROM webhook_events").await;
+    assert!(events > 5);
+    // Each event counted one application, by whichever worker claimed it.
+    assert_eq!(
+        a.count("SELECT count(*) FROM webhook_events WHERE attempts <> 1")
+            .await,
+        0
+    );
+    assert_eq!(b.get("/healthz").await.status(), StatusCode::OK);
+    assert!(a.billing_page().await.contains("Pro plan"));
+}
+
+// ---- Failed renewals: grace period, recovery, and the end of grace ----
+
+impl TestApp {
+    /// Puts `card` on file through Stripe's customer portal, as the customer would.
+    async fn change_card(&self, card: &str) {
+        let portal = self
+            .submit("/orgs/acme/billing", "/orgs/acme/billing/portal", &[])
+            .await;
+        let url = location(&portal);
+        let changed = self
+            .another_browser()
+            .post(format!("{url}/card"))
+            .form(&[
+                ("card_number", card),
+                ("card_expiry", "12/34"),
+                ("card_cvc", "123"),
+            ])
+            .send()
+            .await
+            .expect("change card");
+        assert_eq!(
+            changed.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            changed.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A paying Starter customer whose card then starts failing, one renewal later.
+    async fn past_due_customer(&self) {
+        self.signed_up_owner().await;
+        self.upgrade("starter").await;
+        self.change_card("4000 0000 0000 0341").await;
+        self.advance_stripe_clock(32 * 86_400).await;
+        self.wait_for(STATUS, "past_due").await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_the_plan_with_a_banner_and_recovers_when_the_card_is_fixed() {
+    let app = TestApp::spawn().await;
+    app.past_due_customer().await;
+    let html = app.billing_page().await;
+    assert!(html.contains("Your last payment failed."), "{html}");
+    assert!(
+        html.contains("You keep your plan for 6 days 23 hours more")
+            || html.contains("for 7 days more"),
+        "{html}"
+    );
+    assert!(html.contains("Fix your card") && html.contains("Starter plan"));
+
+    app.change_card("4242 4242 4242 4242").await;
+    app.wait_for(STATUS, "active").await;
+    let html = app.billing_page().await;
+    assert!(!html.contains("Your last payment failed."));
+    assert!(
+        app.count("SELECT count(*) FROM subscriptions WHERE past_due_since IS NULL")
+            .await
+            == 1
+    );
+}
+
+#[tokio::test]
+async fn when_grace_runs_out_the_org_moves_to_free_and_stripe_cancels() {
+    let app = TestApp::spawn().await;
+    app.past_due_customer().await;
+    let gateway = Gateway::new("sk_test_x", Some(&app.url("/stripe-emulator"))).expect("gateway");
+    let catalog = hybrid();
+    // Six days on nothing happens; past seven the subscription ends.
+    let soon = chrono::Utc::now() + chrono::Duration::days(6);
+    let ended = billing_portal::billing::service::end_expired_grace_periods(
+        &app.pool, &gateway, &catalog, soon,
+    )
+    .await
+    .expect("grace job");
+    assert_eq!(ended, 0);
+    let later = chrono::Utc::now() + chrono::Duration::days(8);
+    let ended = billing_portal::billing::service::end_expired_grace_periods(
+        &app.pool, &gateway, &catalog, later,
+    )
+    .await
+    .expect("grace job");
+    assert_eq!(ended, 1);
+    assert!(app.billing_page().await.contains("Free plan"));
+    let sub_id: String = sqlx::query_scalar("SELECT stripe_subscription_id FROM subscriptions")
+        .fetch_one(&app.pool)
+        .await
+        .expect("sub");
+    let in_stripe = gateway
+        .retrieve_subscription(&sub_id)
+        .await
+        .expect("subscription");
+    assert_eq!(in_stripe.status, "canceled");
+}
+
+#[tokio::test]
+async fn a_trial_with_a_card_added_in_the_portal_continues_on_the_plan() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme/plans",
+        "/orgs/acme/billing/trial",
+        &[("plan", "pro")],
+    )
+    .await;
+    app.change_card("4242 4242 4242 4242").await;
+    app.advance_stripe_clock(8 * 86_400).await;
+    app.wait_for(STATUS, "active").await;
+    app.wait_for(PLAN, "pro").await;
+    app.wait_for(
+        "SELECT status FROM invoices WHERE amount_paid > 0 LIMIT 1",
+        "paid",
+    )
+    .await;
+    assert!(app.billing_page().await.contains("Pro plan"));
+}

@@ -81,6 +81,11 @@ impl TestApp {
     /// Starts the real server on a fresh database, after `adjust` has changed the settings.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let (_, database_url) = fresh_database().await;
+        Self::spawn_on(database_url, adjust).await
+    }
+
+    /// Another server on an existing database (several instances side by side).
+    pub async fn spawn_on(database_url: String, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::local(Some(database_url.clone()), data_dir.path().into());
         adjust(&mut settings);
