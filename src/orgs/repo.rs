@@ -30,16 +30,6 @@ pub struct Member {
     pub joined_at: DateTime<Utc>,
 }
 
-/// One row of the platform admin's organization list.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OrgOverview {
-    pub name: String,
-    pub slug: String,
-    pub created_at: DateTime<Utc>,
-    pub member_count: i64,
-    pub owner_emails: Vec<String>,
-}
-
 #[derive(sqlx::FromRow)]
 struct MembershipRow {
     id: Uuid,
@@ -166,21 +156,4 @@ pub async fn members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<
             })
         })
         .collect()
-}
-
-/// All organizations, newest first, for platform admins.
-pub async fn overview(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<OrgOverview>> {
-    sqlx::query_as(
-        "SELECT o.name, o.slug, o.created_at,
-                count(m.user_id) AS member_count,
-                coalesce(array_agg(u.email ORDER BY u.email) FILTER (WHERE m.role = 'owner'),
-                         '{}') AS owner_emails
-         FROM organizations o
-         LEFT JOIN memberships m ON m.org_id = o.id
-         LEFT JOIN users u ON u.id = m.user_id
-         GROUP BY o.id
-         ORDER BY o.created_at DESC, o.slug",
-    )
-    .fetch_all(db)
-    .await
 }

@@ -770,3 +770,134 @@ async fn a_trial_with_a_card_added_in_the_portal_continues_on_the_plan() {
     .await;
     assert!(app.billing_page().await.contains("Pro plan"));
 }
+
+// ---- Admin pages ----
+
+#[tokio::test]
+async fn admins_search_organizations_read_billing_and_replay_events() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.upgrade("starter").await;
+    app.wait_for(
+        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
+        "0",
+    )
+    .await;
+    let admin = app.another_browser();
+    app.submit_with(
+        &admin,
+        "/signup",
+        "/signup",
+        &[
+            ("email", "ops@platform.test"),
+            ("password", PASSWORD),
+            ("org_name", "Platform"),
+        ],
+    )
+    .await;
+    app.cli_ok(&["create-admin", "ops@platform.test"]);
+
+    let all = app
+        .get_with(&admin, "/admin")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        all.contains("href=\"/admin/orgs/acme\"") && all.contains("href=\"/admin/orgs/platform\"")
+    );
+    assert!(all.contains("<td>Starter</td><td>active</td>"), "{all}");
+    let by_email = app
+        .get_with(&admin, "/admin?q=owner%40acme")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        by_email.contains("href=\"/admin/orgs/acme\"")
+            && !by_email.contains("href=\"/admin/orgs/platform\"")
+    );
+    let nothing = app
+        .get_with(&admin, "/admin?q=%25")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        nothing.contains("0 shown"),
+        "a typed % is a literal, not a wildcard"
+    );
+
+    let org = app
+        .get_with(&admin, "/admin/orgs/acme")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        org.contains("<dt>Plan</dt><dd>starter</dd>")
+            && org.contains("<dt>Status</dt><dd>active</dd>"),
+        "{org}"
+    );
+    assert!(org.contains("checkout success page") && org.contains("customer.subscription.created"));
+    assert!(org.contains("$9.99"));
+
+    let log = app
+        .get_with(&admin, "/admin/webhooks?type=invoice.*&status=applied")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(log.contains("invoice.paid") && !log.contains("customer.subscription.created"));
+    assert_eq!(
+        app.get_with(&admin, "/admin/webhooks?status=bogus")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let event_id: String =
+        sqlx::query_scalar("SELECT id FROM webhook_events WHERE type = 'invoice.paid' LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .expect("event");
+    let page = app
+        .get_with(&admin, &format!("/admin/webhooks/{event_id}"))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("&quot;type&quot;: &quot;invoice.paid&quot;")
+            || page.contains("\"type\": \"invoice.paid\""),
+        "raw payload shown"
+    );
+    let replayed = app
+        .submit_with(
+            &admin,
+            &format!("/admin/webhooks/{event_id}"),
+            &format!("/admin/webhooks/{event_id}/replay"),
+            &[],
+        )
+        .await;
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    app.wait_for(
+        &format!("SELECT attempts::text FROM webhook_events WHERE id = '{event_id}'"),
+        "2",
+    )
+    .await;
+    app.wait_for(
+        &format!("SELECT status FROM webhook_events WHERE id = '{event_id}'"),
+        "applied",
+    )
+    .await;
+
+    // Customers get none of it.
+    assert_eq!(
+        app.get("/admin/orgs/acme").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/admin/webhooks").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
