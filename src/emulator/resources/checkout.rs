@@ -257,7 +257,7 @@ pub async fn create(
         "subscription": null,
         "success_url": success_url,
         "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": format!("{}/checkout/{id}", emulator.base),
     });
     w.insert(&session).await?;

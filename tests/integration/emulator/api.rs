@@ -308,6 +308,11 @@ async fn checkout_sessions_portal_sessions_and_events_deserialize() {
         .expect("session");
     assert_eq!(session.status.as_ref().map(|s| s.as_str()), Some("open"));
     assert_eq!(session.amount_total, Some(999));
+    // Every enum value is one async-stripe knows (it once said "hosted", an unknown value).
+    assert!(matches!(
+        session.ui_mode,
+        Some(stripe_shared::CheckoutSessionUiMode::HostedPage)
+    ));
     let url = session.url.clone().expect("hosted url");
     assert!(url.starts_with(&emu.base));
     let again = RetrieveCheckoutSession::new(session.id.clone())
