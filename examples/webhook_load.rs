@@ -63,8 +63,15 @@ fn event(round: usize, n: usize, customer: &str) -> (String, String) {
     (id, payload.to_string())
 }
 
-async fn portal_round(url: &str, secret: &str, payloads: &[(String, String)], concurrency: usize) -> Result<Figures, Failure> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+async fn portal_round(
+    url: &str,
+    secret: &str,
+    payloads: &[(String, String)],
+    concurrency: usize,
+) -> Result<Figures, Failure> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let gate = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(payloads.len());
@@ -93,12 +100,19 @@ async fn portal_round(url: &str, secret: &str, payloads: &[(String, String)], co
     }
     let mut latencies = Vec::with_capacity(tasks.len());
     for task in tasks {
-        latencies.push(task.await?.map_err(|e| format!("a webhook was refused: {e}"))?);
+        latencies.push(
+            task.await?
+                .map_err(|e| format!("a webhook was refused: {e}"))?,
+        );
     }
     Ok(figures(latencies, started.elapsed()))
 }
 
-async fn baseline_round(pool: &PgPool, payloads: &[(String, String)], concurrency: usize) -> Result<Figures, Failure> {
+async fn baseline_round(
+    pool: &PgPool,
+    payloads: &[(String, String)],
+    concurrency: usize,
+) -> Result<Figures, Failure> {
     let gate = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(payloads.len());
@@ -127,7 +141,12 @@ async fn baseline_round(pool: &PgPool, payloads: &[(String, String)], concurrenc
 }
 
 /// Waits until every event of the round is applied; returns when the last one was.
-async fn applied_after(pool: &PgPool, round: usize, expected: i64, started: Instant) -> Result<Duration, Failure> {
+async fn applied_after(
+    pool: &PgPool,
+    round: usize,
+    expected: i64,
+    started: Instant,
+) -> Result<Duration, Failure> {
     let pattern = format!("evt_bench_{round}_%");
     loop {
         let (done, failed): (i64, i64) = sqlx::query_as(
@@ -144,7 +163,9 @@ async fn applied_after(pool: &PgPool, round: usize, expected: i64, started: Inst
             return Ok(started.elapsed());
         }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!("only {done} of {expected} events applied after 10 minutes").into());
+            return Err(
+                format!("only {done} of {expected} events applied after 10 minutes").into(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -159,19 +180,29 @@ fn median(mut values: Vec<f64>) -> f64 {
 async fn main() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        return Err("usage: webhook_load URL SECRET DATABASE_URL [events_per_round] [concurrency] [rounds]".into());
+        return Err(
+            "usage: webhook_load URL SECRET DATABASE_URL [events_per_round] [concurrency] [rounds]"
+                .into(),
+        );
     }
     let (url, secret, database_url) = (&args[1], &args[2], &args[3]);
     let events: usize = args.get(4).map_or(Ok(2000), |a| a.parse())?;
     let concurrency: usize = args.get(5).map_or(Ok(32), |a| a.parse())?;
     let rounds: usize = args.get(6).map_or(Ok(3), |a| a.parse())?;
-    let pool = PgPoolOptions::new().max_connections(concurrency as u32 + 2).connect(database_url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(concurrency as u32 + 2)
+        .connect(database_url)
+        .await?;
 
     // A customer of a real organization, so the worker applies every event (an invoice upsert).
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_raw_events (id text PRIMARY KEY, payload jsonb NOT NULL)")
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_raw_events (id text PRIMARY KEY, payload jsonb NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("TRUNCATE bench_raw_events")
         .execute(&pool)
         .await?;
-    sqlx::query("TRUNCATE bench_raw_events").execute(&pool).await?;
     let org: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO organizations (id, name, slug) VALUES (gen_random_uuid(), 'Bench', 'bench-' || substr(md5(random()::text), 1, 8)) RETURNING id",
     )
@@ -191,7 +222,8 @@ async fn main() -> Result<(), Failure> {
     let mut applied_rates = Vec::new();
     let mut baseline_rates = Vec::new();
     for round in 0..rounds {
-        let payloads: Vec<(String, String)> = (0..events).map(|n| event(round, n, &customer)).collect();
+        let payloads: Vec<(String, String)> =
+            (0..events).map(|n| event(round, n, &customer)).collect();
         let started = Instant::now();
         let portal = portal_round(url, secret, &payloads, concurrency).await?;
         let applied_in = applied_after(&pool, round, events as i64, started).await?;
@@ -223,14 +255,32 @@ async fn main() -> Result<(), Failure> {
     .fetch_one(&pool)
     .await?;
     let ratio = median(ratios.clone());
-    let (low, high) = ratios.iter().fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
-    println!("\nportal accepted, median: {:.0} events/s; applied, median: {:.0} events/s", median(portal_rates), median(applied_rates));
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+    println!(
+        "\nportal accepted, median: {:.0} events/s; applied, median: {:.0} events/s",
+        median(portal_rates),
+        median(applied_rates)
+    );
     println!("baseline, median: {:.0} events/s", median(baseline_rates));
-    println!("portal / baseline: median {:.2} (min {:.2}, max {:.2}); target at least 0.70", ratio, low, high);
-    println!("events sent {sent}, stored {stored}, applied exactly once {once}, invoices {invoices}");
+    println!(
+        "portal / baseline: median {:.2} (min {:.2}, max {:.2}); target at least 0.70",
+        ratio, low, high
+    );
+    println!(
+        "events sent {sent}, stored {stored}, applied exactly once {once}, invoices {invoices}"
+    );
     if stored != sent || once != sent || invoices != sent {
         return Err("events were lost or applied more than once".into());
     }
-    println!("{}", if ratio >= 0.70 { "TARGET MET" } else { "TARGET MISSED" });
+    println!(
+        "{}",
+        if ratio >= 0.70 {
+            "TARGET MET"
+        } else {
+            "TARGET MISSED"
+        }
+    );
     Ok(())
 }

@@ -98,6 +98,38 @@ fn price_label(catalog: &Catalog, plan: &Plan) -> String {
     }
 }
 
+/// The plan box on the organization's page: plan, trial countdown or grace banner, limits.
+pub async fn summary(
+    state: &AppState,
+    org_id: Uuid,
+    slug: &str,
+) -> Result<impl IntoView + use<>, AppError> {
+    let stored = repo::subscription(&state.db, org_id).await?.map(|(s, _)| s);
+    let now = Utc::now();
+    let plan = effective_plan(&state.catalog, stored.as_ref(), now).clone();
+    let trial = stored
+        .as_ref()
+        .filter(|s| s.status == "trialing")
+        .and_then(|s| s.trial_end.and_then(|end| countdown(end, now)));
+    let grace = stored.as_ref().and_then(|s| {
+        grace_ends(s)
+            .filter(|end| *end > now)
+            .and_then(|end| countdown(end, now))
+    });
+    let limits = limits_view(&state.catalog, &plan);
+    let billing = format!("/orgs/{slug}/billing");
+    Ok(view! {
+        <section class="card" aria-labelledby="summary-heading">
+            <h2 id="summary-heading">{format!("{} plan", plan.name)}</h2>
+            {trial.map(|left| view! { <p class="trial"><strong>{format!("Trial: {left} left.")}</strong></p> })}
+            {grace.map(|left| view! {
+                <p class="banner alert" role="alert">{format!("Your last payment failed. You keep your plan for {left} more. ")}<a href=billing.clone()>"Fix your card"</a></p>
+            })}
+            {limits}
+        </section>
+    })
+}
+
 /// `GET /orgs/{slug}/billing`
 pub async fn overview(
     State(state): State<AppState>,

@@ -132,7 +132,8 @@ async fn render_org(
     let token = signed_in.authenticity_token()?;
     let org_id = membership.org.id;
     let title = membership.org.name.clone();
-    let body = org_view(membership, members, add_member, token);
+    let plan = crate::billing::pages::summary(state, org_id, &membership.org.slug).await?;
+    let body = view! { {org_view(membership, members, add_member, token, plan)} };
     signed_in.page(status, &title, Some(org_id), body).await
 }
 
@@ -141,6 +142,7 @@ fn org_view(
     members: Vec<Member>,
     add_member: AddMemberState,
     token: String,
+    plan: impl IntoView,
 ) -> impl IntoView {
     let Membership { org, role } = membership;
     let manage = role.can_manage().then(|| {
@@ -186,6 +188,7 @@ fn org_view(
                 <a href=plans>"Plans"</a>
             </nav>
         </section>
+        {plan}
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>
             <table>

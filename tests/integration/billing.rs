@@ -258,6 +258,12 @@ async fn a_trial_starts_without_a_card_and_shows_a_countdown() {
         "{html}"
     );
     assert!(html.contains("2500 Small"), "the trial plan's limits");
+    // The organization's own page shows the countdown and the limits too.
+    let org = app.get("/orgs/acme").await.text().await.expect("html");
+    assert!(
+        org.contains("Pro plan") && org.contains("Trial: ") && org.contains("160 XL"),
+        "{org}"
+    );
     // Only one trial per organization.
     let again = app
         .submit(
