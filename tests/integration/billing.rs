@@ -147,6 +147,49 @@ impl TestApp {
         }
     }
 
+    /// How many deliveries the emulator has made or queued.
+    async fn deliveries(&self) -> i64 {
+        let deliveries = self
+            .client
+            .get(self.url("/stripe-emulator/_emulator/deliveries"))
+            .bearer_auth("sk_test_x")
+            .send()
+            .await
+            .expect("deliveries")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json");
+        deliveries["data"].as_array().map_or(0, Vec::len) as i64
+    }
+
+    /// Waits until the emulator has delivered every event and the inbox has applied them all.
+    async fn settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let deliveries = self
+                .client
+                .get(self.url("/stripe-emulator/_emulator/deliveries"))
+                .bearer_auth("sk_test_x")
+                .send()
+                .await
+                .expect("deliveries")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json");
+            let all_delivered = deliveries["data"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|x| x["delivered"] == true));
+            let pending = self
+                .count("SELECT count(*) FROM webhook_events WHERE status = 'pending'")
+                .await;
+            if all_delivered && pending == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "webhooks never settled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn billing_page(&self) -> String {
         let page = self.get("/orgs/acme/billing").await;
         assert_eq!(page.status(), StatusCode::OK);
@@ -568,6 +611,11 @@ async fn rotated_secrets_duplicates_and_other_api_versions() {
 async fn duplicated_out_of_order_deliveries_end_in_the_right_state() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
+    app.settled().await;
+    let (delivered_before, stored_before) = (
+        app.deliveries().await,
+        app.count("SELECT count(*) FROM webhook_events").await,
+    );
     let chaos = app
         .client
         .post(app.url("/stripe-emulator/_emulator/chaos"))
@@ -585,28 +633,16 @@ async fn duplicated_out_of_order_deliveries_end_in_the_right_state() {
     );
     app.wait_for(STATUS, "active").await;
     app.wait_for(PLAN, "starter").await;
-    // Every delivery arrived twice; each event was stored and applied once.
-    let deliveries = app
-        .client
-        .get(app.url("/stripe-emulator/_emulator/deliveries"))
-        .bearer_auth("sk_test_x")
-        .send()
-        .await
-        .expect("deliveries")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json");
-    let sent = deliveries["data"].as_array().map_or(0, Vec::len) as i64;
-    let stored = app.count("SELECT count(*) FROM webhook_events").await;
-    assert!(
-        sent >= 2 * stored - 2,
-        "chaos sends each event twice ({sent} for {stored})"
+    // Every event was delivered twice; each was stored, and applied, once.
+    app.settled().await;
+    let delivered = app.deliveries().await - delivered_before;
+    let stored = app.count("SELECT count(*) FROM webhook_events").await - stored_before;
+    assert_eq!(delivered, 2 * stored, "chaos delivers each event twice");
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE attempts <> 1")
+            .await,
+        0
     );
-    app.wait_for(
-        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
-        "0",
-    )
-    .await;
     assert_eq!(
         app.count("SELECT count(*) FROM webhook_events WHERE status = 'failed'")
             .await,
@@ -643,11 +679,7 @@ async fn two_instances_share_one_inbox_and_apply_each_event_once() {
     assert_eq!(registered.status(), StatusCode::OK);
     a.signed_up_owner().await;
     a.upgrade("pro").await;
-    a.wait_for(
-        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
-        "0",
-    )
-    .await;
+    a.settled().await;
     let events = a.count("SELECT count(*) FROM webhook_events").await;
     assert!(events > 5);
     // Each event counted one application, by whichever worker claimed it.
@@ -784,11 +816,7 @@ async fn admins_search_organizations_read_billing_and_replay_events() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
     app.upgrade("starter").await;
-    app.wait_for(
-        "SELECT count(*)::text FROM webhook_events WHERE status = 'pending'",
-        "0",
-    )
-    .await;
+    app.settled().await;
     let admin = app.another_browser();
     app.submit_with(
         &admin,
