@@ -49,6 +49,16 @@ pub struct Settings {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
+    /// Connections the portal keeps to PostgreSQL (webhooks and usage commit concurrently, and
+    /// PostgreSQL groups concurrent commits).
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 32
+    )]
+    pub database_max_connections: u32,
+
     /// Interface to listen on [default: the host of site-addr in Cargo.toml, 127.0.0.1]
     #[arg(long, global = true, env = "HOST")]
     pub host: Option<IpAddr>,
@@ -135,6 +145,7 @@ impl Settings {
     pub fn local(database_url: Option<String>, data_dir: PathBuf) -> Self {
         Self {
             database_url: database_url.map(Secret),
+            database_max_connections: 32,
             host: Some(IpAddr::from([127, 0, 0, 1])),
             port: Some(0),
             app_url: None,

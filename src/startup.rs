@@ -76,7 +76,7 @@ impl Database {
                 (cluster.connect_options(PRIVATE_DATABASE), Some(cluster))
             }
         };
-        let pool = crate::db::connect(options).await?;
+        let pool = crate::db::connect(options, settings.database_max_connections).await?;
         crate::db::migrate(&pool).await?;
         Ok(Self { pool, cluster })
     }

@@ -121,64 +121,80 @@ pub async fn work_forever(
     }
 }
 
-/// One pass: claims up to 50 due events and applies each in its own transaction. Returns how
-/// many it claimed.
+/// One pass: claims up to 100 due events and applies them in one transaction, each inside its
+/// own savepoint, so one durable commit covers the batch and a failing event rolls back alone.
+/// `SKIP LOCKED` gives each event to one worker; if a worker dies, its transaction rolls back and
+/// the events are due again. Returns how many it claimed.
 pub async fn apply_due(
     pool: &PgPool,
     gateway: &Gateway,
     catalog: &Catalog,
 ) -> anyhow::Result<usize> {
-    // Claim with a lease: others skip them while this worker runs; if it dies they come back.
-    let ids: Vec<String> = sqlx::query_scalar(
-        "UPDATE webhook_events SET next_attempt_at = now() + interval '60 seconds'
-         WHERE id IN (SELECT id FROM webhook_events
-                      WHERE status = 'pending' AND next_attempt_at <= now()
-                      ORDER BY created, received_at LIMIT 50
-                      FOR UPDATE SKIP LOCKED)
-         RETURNING id",
+    let mut tx = pool.begin().await?;
+    let due: Vec<(String, String, Value, i64)> = sqlx::query_as(
+        "SELECT id, type, payload, created FROM webhook_events
+         WHERE status = 'pending' AND next_attempt_at <= now()
+         ORDER BY created, received_at LIMIT 100
+         FOR UPDATE SKIP LOCKED",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    for id in &ids {
-        if let Err(e) = apply_one(pool, gateway, catalog, id).await {
-            let message = format!("{e:#}");
-            tracing::warn!(event = %id, error = %message, "applying a webhook event failed");
-            sqlx::query(
-                "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,
-                     status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
-                     next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 12)))
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&message)
-            .bind(MAX_ATTEMPTS)
-            .execute(pool)
-            .await?;
+    for (id, kind, payload, created) in &due {
+        sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
+        match apply_event(&mut tx, gateway, catalog, kind, payload, *created).await {
+            Ok(outcome) => {
+                sqlx::query("RELEASE SAVEPOINT event")
+                    .execute(&mut *tx)
+                    .await?;
+                let (status, org) = match outcome {
+                    Outcome::Applied(org) => ("applied", org),
+                    Outcome::Ignored(org) => ("ignored", org),
+                };
+                sqlx::query(
+                    "UPDATE webhook_events SET status = $2, org_id = $3, applied_at = now(),
+                         last_error = NULL, attempts = attempts + 1
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(status)
+                .bind(org)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT event")
+                    .execute(&mut *tx)
+                    .await?;
+                let message = format!("{e:#}");
+                tracing::warn!(event = %id, error = %message, "applying a webhook event failed");
+                sqlx::query(
+                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,
+                         status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
+                         next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 12)))
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&message)
+                .bind(MAX_ATTEMPTS)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
     }
-    Ok(ids.len())
+    tx.commit().await?;
+    Ok(due.len())
 }
 
-async fn apply_one(
-    pool: &PgPool,
+/// Applies one event's effect inside the caller's transaction.
+async fn apply_event(
+    tx: &mut sqlx::PgConnection,
     gateway: &Gateway,
     catalog: &Catalog,
-    id: &str,
-) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    let row: Option<(String, Value, String, i64)> = sqlx::query_as(
-        "SELECT type, payload, status, created FROM webhook_events WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((kind, payload, status, created)) = row else {
-        return Ok(());
-    };
-    if status != "pending" {
-        // Another worker got here first: applied once.
-        return Ok(());
-    }
+    kind: &str,
+    payload: &Value,
+    created: i64,
+) -> anyhow::Result<Outcome> {
+    let kind = kind.to_owned();
     let object = &payload["data"]["object"];
     let outcome = match kind.as_str() {
         k if k.starts_with("customer.subscription.") => {
@@ -193,12 +209,12 @@ async fn apply_one(
                     gateway.retrieve_subscription(id).await?
                 }
             };
-            let org = org_for(&mut tx, &snapshot).await?;
+            let org = org_for(&mut *tx, &snapshot).await?;
             let stored = match org {
                 Some(org) => {
                     // Decide the order under the same lock the other appliers take.
-                    lock_org(&mut tx, org).await?;
-                    repo::subscription_for_update(&mut tx, org).await?
+                    lock_org(&mut *tx, org).await?;
+                    repo::subscription_for_update(&mut *tx, org).await?
                 }
                 None => None,
             };
@@ -209,7 +225,7 @@ async fn apply_one(
                 Ordering::Stale => Outcome::Ignored(org),
                 Ordering::Apply => Outcome::Applied(
                     apply_snapshot(
-                        &mut tx,
+                        &mut *tx,
                         catalog,
                         &snapshot,
                         Some(created),
@@ -223,7 +239,7 @@ async fn apply_one(
                     let current = gateway.retrieve_subscription(&snapshot.id).await?;
                     Outcome::Applied(
                         apply_snapshot(
-                            &mut tx,
+                            &mut *tx,
                             catalog,
                             &current,
                             Some(created),
@@ -251,7 +267,8 @@ async fn apply_one(
                 ("complete", Some("subscription"), Some(sub_id)) => {
                     let current = gateway.retrieve_subscription(sub_id).await?;
                     Outcome::Applied(
-                        apply_snapshot(&mut tx, catalog, &current, None, &kind, Utc::now()).await?,
+                        apply_snapshot(&mut *tx, catalog, &current, None, &kind, Utc::now())
+                            .await?,
                     )
                 }
                 _ => Outcome::Ignored(None),
@@ -269,18 +286,7 @@ async fn apply_one(
         },
         _ => Outcome::Ignored(None),
     };
-    let (status, org) = match outcome {
-        Outcome::Applied(org) => ("applied", org),
-        Outcome::Ignored(org) => ("ignored", org),
-    };
-    sqlx::query("UPDATE webhook_events SET status = $2, org_id = $3, applied_at = now(), last_error = NULL, attempts = attempts + 1 WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(org)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(outcome)
 }
 
 /// Reads an invoice leniently from any API version's JSON.

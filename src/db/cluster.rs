@@ -249,11 +249,14 @@ impl Binaries {
         }
         let output = command.output().context("running initdb")?;
         if !output.status.success() {
-            bail!(
-                "initdb failed for {}:\n{}",
-                data_dir.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let hint = if stderr.contains("Permission denied") && self.run_as.is_some() {
+                "\nPostgreSQL runs as the `postgres` account here: every folder above DATA_DIR must \
+                 be enterable by it (chmod o+x), or choose another DATA_DIR."
+            } else {
+                ""
+            };
+            bail!("initdb failed for {}:\n{stderr}{hint}", data_dir.display());
         }
         Ok(())
     }

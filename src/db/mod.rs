@@ -13,10 +13,10 @@ use sqlx::{ConnectOptions, PgPool};
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Opens a pool. Statement logging is kept at debug level so query text stays out of normal logs.
-pub async fn connect(options: PgConnectOptions) -> anyhow::Result<PgPool> {
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
     PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(max_connections.max(2))
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
