@@ -29,6 +29,7 @@ use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
 use crate::billing::catalog::Catalog;
+use crate::billing::inbox_writer::InboxWriter;
 use crate::billing::pages as billing_pages;
 use crate::billing::service;
 use crate::billing::webhooks::{self as billing_webhooks, Inbox};
@@ -42,6 +43,9 @@ use crate::seed;
 use crate::stripe_gateway::Gateway;
 use crate::web::state::AppState;
 use crate::web::{assets, health};
+
+/// Webhook appliers per instance.
+const WEBHOOK_WORKERS: usize = 4;
 
 /// Where the built-in Stripe emulator is mounted.
 pub const EMULATOR_PATH: &str = "/stripe-emulator";
@@ -138,7 +142,9 @@ impl Application {
             )
         });
         let stripe = stripe_gateway(&settings, listener.local_addr()?)?;
+        let (writer, writers) = InboxWriter::start(database.pool.clone(), 4);
         let inbox = Inbox {
+            writer,
             secrets: Arc::new(
                 webhook_secrets(&settings, &database.pool, &emulator, listener.local_addr()?)
                     .await?,
@@ -166,18 +172,23 @@ impl Application {
                 }
             }),
             tokio::spawn(forget_idle_limits(login_limiter)),
-            tokio::spawn(billing_webhooks::work_forever(
-                database.pool.clone(),
-                stripe.clone(),
-                catalog.clone(),
-                inbox.wake.clone(),
-            )),
             tokio::spawn(end_grace_periods(
                 database.pool.clone(),
                 stripe.clone(),
                 catalog.clone(),
             )),
         ];
+        background.extend(writers);
+        // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
+        // a commit the others work.
+        for _ in 0..WEBHOOK_WORKERS {
+            background.push(tokio::spawn(billing_webhooks::work_forever(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+                inbox.wake.clone(),
+            )));
+        }
         if let Some(emulator) = &emulator {
             background.extend(emulator.start_background(Timing::default()));
             // The demo's Stripe gets the catalog's products and prices as soon as it serves.

@@ -4,6 +4,8 @@ pub mod catalog;
 pub mod subscription;
 
 #[cfg(feature = "ssr")]
+pub mod inbox_writer;
+#[cfg(feature = "ssr")]
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod repo;

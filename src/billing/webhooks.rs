@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::catalog::Catalog;
+use super::inbox_writer::{InboxWriter, NewEvent};
 use super::repo;
 use super::service::{apply_snapshot, lock_org, org_for};
 use super::subscription::{ordering, Ordering};
@@ -35,6 +36,7 @@ const MAX_ATTEMPTS: i32 = 8;
 pub struct Inbox {
     pub secrets: Arc<Vec<String>>,
     pub wake: Arc<Notify>,
+    pub writer: InboxWriter,
 }
 
 fn refuse(message: &str) -> Response {
@@ -66,17 +68,17 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     ) else {
         return refuse("The event has no id, type or created.");
     };
-    let stored = sqlx::query(
-        "INSERT INTO webhook_events (id, type, api_version, created, payload) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(event["api_version"].as_str())
-    .bind(created)
-    .bind(&event)
-    .execute(&state.db)
-    .await;
+    let stored = state
+        .inbox
+        .writer
+        .store(NewEvent {
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            api_version: event["api_version"].as_str().map(str::to_owned),
+            created,
+            payload: event.clone(),
+        })
+        .await;
     match stored {
         Ok(_) => {
             state.inbox.wake.notify_one();
