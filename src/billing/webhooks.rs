@@ -123,24 +123,87 @@ pub async fn work_forever(
     }
 }
 
-/// One pass: claims up to 100 due events and applies them in one transaction, each inside its
-/// own savepoint, so one durable commit covers the batch and a failing event rolls back alone.
-/// `SKIP LOCKED` gives each event to one worker; if a worker dies, its transaction rolls back and
-/// the events are due again. Returns how many it claimed.
+type Due = Vec<(String, String, Value, i64)>;
+
+async fn claim(tx: &mut sqlx::PgConnection) -> sqlx::Result<Due> {
+    sqlx::query_as(
+        "SELECT id, type, payload, created FROM webhook_events
+         WHERE status = 'pending' AND next_attempt_at <= now()
+         ORDER BY created, received_at LIMIT 100
+         FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(tx)
+    .await
+}
+
+/// One pass: claims up to 100 due events and applies them in one transaction with one durable
+/// commit. `SKIP LOCKED` gives each event to one worker; if a worker dies its transaction rolls
+/// back and the events are due again. Should any event fail, the batch is rolled back and redone
+/// with a savepoint per event, so the failing one is retried alone. Returns how many it claimed.
 pub async fn apply_due(
     pool: &PgPool,
     gateway: &Gateway,
     catalog: &Catalog,
 ) -> anyhow::Result<usize> {
     let mut tx = pool.begin().await?;
-    let due: Vec<(String, String, Value, i64)> = sqlx::query_as(
-        "SELECT id, type, payload, created FROM webhook_events
-         WHERE status = 'pending' AND next_attempt_at <= now()
-         ORDER BY created, received_at LIMIT 100
-         FOR UPDATE SKIP LOCKED",
+    let due = claim(&mut tx).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let mut outcomes = Vec::with_capacity(due.len());
+    for (_, kind, payload, created) in &due {
+        match apply_event(&mut tx, gateway, catalog, kind, payload, *created).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(_) => break,
+        }
+    }
+    if outcomes.len() == due.len() {
+        let ids: Vec<&str> = due.iter().map(|(id, ..)| id.as_str()).collect();
+        record_outcomes(&mut tx, &ids, &outcomes).await?;
+        tx.commit().await?;
+        return Ok(due.len());
+    }
+    tx.rollback().await?;
+    apply_isolated(pool, gateway, catalog).await
+}
+
+/// Marks a batch's events applied or ignored in one statement.
+async fn record_outcomes(
+    tx: &mut sqlx::PgConnection,
+    ids: &[&str],
+    outcomes: &[Outcome],
+) -> sqlx::Result<()> {
+    let (statuses, orgs): (Vec<&str>, Vec<Option<Uuid>>) = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Applied(org) => ("applied", *org),
+            Outcome::Ignored(org) => ("ignored", *org),
+        })
+        .unzip();
+    sqlx::query(
+        "UPDATE webhook_events AS w
+         SET status = u.status, org_id = u.org_id, applied_at = now(), last_error = NULL,
+             attempts = w.attempts + 1
+         FROM UNNEST($1::text[], $2::text[], $3::uuid[]) AS u(id, status, org_id)
+         WHERE w.id = u.id",
     )
-    .fetch_all(&mut *tx)
+    .bind(ids)
+    .bind(statuses)
+    .bind(orgs)
+    .execute(tx)
     .await?;
+    Ok(())
+}
+
+/// The careful path: each event in its own savepoint; failures are recorded and retried later
+/// with backoff, ending as `failed` after [`MAX_ATTEMPTS`].
+async fn apply_isolated(
+    pool: &PgPool,
+    gateway: &Gateway,
+    catalog: &Catalog,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let due = claim(&mut tx).await?;
     for (id, kind, payload, created) in &due {
         sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
         match apply_event(&mut tx, gateway, catalog, kind, payload, *created).await {
@@ -148,20 +211,7 @@ pub async fn apply_due(
                 sqlx::query("RELEASE SAVEPOINT event")
                     .execute(&mut *tx)
                     .await?;
-                let (status, org) = match outcome {
-                    Outcome::Applied(org) => ("applied", org),
-                    Outcome::Ignored(org) => ("ignored", org),
-                };
-                sqlx::query(
-                    "UPDATE webhook_events SET status = $2, org_id = $3, applied_at = now(),
-                         last_error = NULL, attempts = attempts + 1
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(status)
-                .bind(org)
-                .execute(&mut *tx)
-                .await?;
+                record_outcomes(&mut tx, &[id.as_str()], &[outcome]).await?;
             }
             Err(e) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT event")

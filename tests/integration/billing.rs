@@ -935,3 +935,69 @@ async fn admins_search_organizations_read_billing_and_replay_events() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn an_event_that_cannot_be_applied_is_retried_alone_and_the_rest_go_through() {
+    let app =
+        TestApp::spawn_with(|s| s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")])
+            .await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme/plans",
+        "/orgs/acme/billing/trial",
+        &[("plan", "pro")],
+    )
+    .await;
+    app.settled().await;
+    let customer: String = sqlx::query_scalar("SELECT stripe_customer_id FROM billing_customers")
+        .fetch_one(&app.pool)
+        .await
+        .expect("customer");
+    let now = chrono::Utc::now().timestamp();
+    let bad = serde_json::json!({
+        "id": "evt_bad_price", "object": "event", "type": "customer.subscription.updated", "created": now,
+        "data": { "object": { "id": "sub_elsewhere", "object": "subscription", "customer": customer, "status": "active",
+            "items": { "data": [{ "price": { "lookup_key": "no_such_price" } }] } } },
+    })
+    .to_string();
+    let good = serde_json::json!({
+        "id": "evt_good_invoice", "object": "event", "type": "invoice.paid", "created": now,
+        "data": { "object": { "id": "in_manual", "object": "invoice", "customer": customer, "status": "paid",
+            "currency": "usd", "amount_due": 999, "amount_paid": 999, "created": now } },
+    })
+    .to_string();
+    for payload in [&bad, &good] {
+        assert_eq!(
+            post_event(&app, payload, Some(signed(SECRET, payload)))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    app.wait_for(
+        "SELECT status FROM webhook_events WHERE id = 'evt_good_invoice'",
+        "applied",
+    )
+    .await;
+    app.wait_for(
+        "SELECT attempts::text FROM webhook_events WHERE id = 'evt_bad_price'",
+        "1",
+    )
+    .await;
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM webhook_events WHERE id = 'evt_bad_price'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("event");
+    assert_eq!(status, "pending", "retried later with backoff");
+    assert!(error.is_some_and(|e| e.contains("no_such_price")));
+    assert_eq!(
+        app.count("SELECT count(*) FROM invoices WHERE stripe_invoice_id = 'in_manual'")
+            .await,
+        1
+    );
+    assert!(
+        app.billing_page().await.contains("Pro plan"),
+        "the bad event changed nothing"
+    );
+}
