@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
 use sqlx::postgres::PgConnectOptions;
@@ -160,7 +161,14 @@ impl Application {
             inbox: inbox.clone(),
             public_url: Arc::from(public_url.as_str()),
         };
-        let router = router(state, &leptos.output_name, emulator.as_ref()).layer(sessions);
+        // Stripe's webhooks skip the browser layers (sessions, page errors): they are the hot
+        // path, and Stripe has no cookies.
+        let webhooks = Router::new()
+            .route("/webhooks/stripe", post(billing_webhooks::receive))
+            .with_state(state.clone());
+        let router = router(state, &leptos.output_name, emulator.as_ref())
+            .layer(sessions)
+            .merge(webhooks);
 
         let mut background = vec![
             tokio::spawn(async move {
@@ -242,7 +250,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
+        // Small answers go out at once rather than waiting to be coalesced (Nagle).
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         for task in self.background {
@@ -284,7 +298,6 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .route("/admin/webhooks/{id}", get(admin::webhook))
         .route("/admin/webhooks/{id}/replay", post(admin::replay))
         .route("/healthz", get(health::healthz))
-        .route("/webhooks/stripe", post(billing_webhooks::receive))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .fallback_service(ServeDir::new(assets::public_dir()))
         .with_state(state)

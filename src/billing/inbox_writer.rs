@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
@@ -19,7 +18,8 @@ pub struct NewEvent {
     pub kind: String,
     pub api_version: Option<String>,
     pub created: i64,
-    pub payload: Value,
+    /// The event's JSON text, exactly as received.
+    pub payload: String,
 }
 
 struct Job {
@@ -88,10 +88,12 @@ async fn insert(pool: &PgPool, batch: &[Job]) -> sqlx::Result<()> {
         .map(|j| j.event.api_version.as_deref())
         .collect();
     let created: Vec<i64> = batch.iter().map(|j| j.event.created).collect();
-    let payloads: Vec<&Value> = batch.iter().map(|j| &j.event.payload).collect();
+    let payloads: Vec<&str> = batch.iter().map(|j| j.event.payload.as_str()).collect();
     sqlx::query(
         "INSERT INTO webhook_events (id, type, api_version, created, payload)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[])
+         SELECT id, kind, version, created, payload::jsonb
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+              AS t(id, kind, version, created, payload)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(ids)

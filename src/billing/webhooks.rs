@@ -4,6 +4,7 @@
 //! `SKIP LOCKED`, each event is applied once, and failures are retried with backoff until they
 //! end in a visible `failed` state.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,27 +57,23 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         tracing::warn!(reason = %e, "webhook refused");
         return refuse("The Stripe-Signature header does not verify.");
     }
-    // Read only what the inbox needs; everything else is read later, leniently.
-    let event: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return refuse("The body is not JSON."),
-    };
-    let (Some(id), Some(kind), Some(created)) = (
-        event["id"].as_str(),
-        event["type"].as_str(),
-        event["created"].as_i64(),
+    // Read only what the inbox needs (the rest is read later, leniently) and store the body as
+    // it came: PostgreSQL parses it into jsonb, so it is not built and serialized again here.
+    let (Ok(text), Ok(head)) = (
+        std::str::from_utf8(&body),
+        serde_json::from_slice::<Head<'_>>(&body),
     ) else {
-        return refuse("The event has no id, type or created.");
+        return refuse("The body is not an event: it needs an id, a type and created.");
     };
     let stored = state
         .inbox
         .writer
         .store(NewEvent {
-            id: id.to_owned(),
-            kind: kind.to_owned(),
-            api_version: event["api_version"].as_str().map(str::to_owned),
-            created,
-            payload: event.clone(),
+            id: head.id.into_owned(),
+            kind: head.kind.into_owned(),
+            api_version: head.api_version.map(Cow::into_owned),
+            created: head.created,
+            payload: text.to_owned(),
         })
         .await;
     match stored {
@@ -94,6 +91,18 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 .into_response()
         }
     }
+}
+
+/// The fields of an event the inbox keeps in columns.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    created: i64,
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
 }
 
 /// What applying one event did.
