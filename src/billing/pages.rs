@@ -42,17 +42,8 @@ fn date(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "—".to_owned())
 }
 
-fn membership(signed_in: &SignedIn, slug: &str) -> Result<Membership, AppError> {
-    signed_in
-        .memberships
-        .iter()
-        .find(|m| m.org.slug == slug)
-        .cloned()
-        .ok_or(AppError::NotFound)
-}
-
 fn manager(signed_in: &SignedIn, slug: &str) -> Result<Membership, AppError> {
-    let m = membership(signed_in, slug)?;
+    let m = signed_in.membership(slug)?;
     if m.role.can_manage() {
         Ok(m)
     } else {
@@ -136,7 +127,7 @@ pub async fn overview(
     Path(slug): Path<String>,
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
-    let m = membership(&signed_in, &slug)?;
+    let m = signed_in.membership(&slug)?;
     let stored = repo::subscription(&state.db, m.org.id)
         .await?
         .map(|(s, _)| s);
@@ -291,7 +282,7 @@ pub async fn plans(
     Path(slug): Path<String>,
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
-    let m = membership(&signed_in, &slug)?;
+    let m = signed_in.membership(&slug)?;
     let stored = repo::subscription(&state.db, m.org.id)
         .await?
         .map(|(s, _)| s);
@@ -562,7 +553,7 @@ pub struct CancelQuery {
 
 /// `GET /billing/cancel?org=...`: the customer went back from Checkout.
 pub async fn canceled(Query(q): Query<CancelQuery>, signed_in: SignedIn) -> Result<Page, AppError> {
-    let m = membership(&signed_in, &q.org)?;
+    let m = signed_in.membership(&q.org)?;
     let back = format!("/orgs/{}/plans", m.org.slug);
     let body = view! {
         <section class="card narrow">

@@ -26,7 +26,7 @@ pub async fn show(
     Path(slug): Path<String>,
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
-    let membership = membership(&signed_in, &slug)?;
+    let membership = signed_in.membership(&slug)?;
     session::remember_org(&signed_in.session, membership.org.id).await?;
     render_org(
         &state,
@@ -60,7 +60,7 @@ pub async fn add_member(
     signed_in: SignedIn,
     form: CsrfForm<AddMemberFields>,
 ) -> Result<Response, AppError> {
-    let membership = membership(&signed_in, &slug)?;
+    let membership = signed_in.membership(&slug)?;
     if !membership.role.can_manage() {
         return Err(AppError::Forbidden);
     }
@@ -110,15 +110,6 @@ pub async fn add_member(
         .await?
         .into_response()),
     }
-}
-
-fn membership(signed_in: &SignedIn, slug: &str) -> Result<Membership, AppError> {
-    signed_in
-        .memberships
-        .iter()
-        .find(|m| m.org.slug == slug)
-        .cloned()
-        .ok_or(AppError::NotFound)
 }
 
 async fn render_org(

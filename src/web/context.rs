@@ -133,6 +133,16 @@ impl SignedIn {
         authenticity_token(&self.csrf)
     }
 
+    /// The organization with this slug, seen through the user's membership of it. Outsiders get
+    /// the same 404 as for an organization that does not exist.
+    pub fn membership(&self, slug: &str) -> Result<Membership, AppError> {
+        self.memberships
+            .iter()
+            .find(|m| m.org.slug == slug)
+            .cloned()
+            .ok_or(AppError::NotFound)
+    }
+
     /// The organization remembered as current in this session, if the user still belongs to it.
     pub async fn current_org(&self) -> Result<Option<&Membership>, AppError> {
         let current: Option<Uuid> = session::current_org(&self.session).await?;
