@@ -134,9 +134,11 @@ async fn render_checkout(
         ));
     }
     let currency = str_field(&session, "currency");
-    let trial_days = private["trial_end"]
-        .as_i64()
-        .map(|end| (end - session["created"].as_i64().unwrap_or(end)) / 86_400);
+    let trial_days = private["trial_days"].as_i64().or_else(|| {
+        private["trial_end"]
+            .as_i64()
+            .map(|end| (end - session["created"].as_i64().unwrap_or(end)) / 86_400)
+    });
     let card_optional =
         session["payment_method_collection"] == "if_required" && trial_days.is_some();
     let items: Vec<(String, i64, String)> = private["line_items"]

@@ -165,7 +165,8 @@ pub async fn create(
                     Some("subscription_data[trial_period_days]"),
                 ));
             }
-            private["trial_end"] = json!(now + days * 86_400);
+            // Counted from when the subscription starts (at payment), as Stripe does.
+            private["trial_days"] = json!(days);
         }
         if let Some(end) = data.integer("trial_end")? {
             private["trial_end"] = json!(end);
@@ -195,14 +196,14 @@ pub async fn create(
         private["payment_intent_description"] = json!(data.string("description")?);
         data.finish()?;
     }
-    if collection == "if_required" && (mode != "subscription" || private["trial_end"].is_null()) {
+    let trial = !private["trial_end"].is_null() || !private["trial_days"].is_null();
+    if collection == "if_required" && (mode != "subscription" || !trial) {
         return Err(StripeError::invalid_request(
             "payment_method_collection=if_required is only supported for subscriptions that do not require payment up front (such as free trials).",
             Some("payment_method_collection"),
         ));
     }
 
-    let trial = !private["trial_end"].is_null();
     let subtotal: i64 = items
         .iter()
         .map(|i| {
@@ -386,7 +387,9 @@ pub async fn complete(
         return Err(PayError::Closed);
     }
     let private = w.private(id).await?;
-    let trial_end = private["trial_end"].as_i64();
+    let explicit_trial_end = private["trial_end"].as_i64();
+    let trial_days = private["trial_days"].as_i64();
+    let has_trial = explicit_trial_end.is_some() || trial_days.is_some();
     if let Some(card) = &submission.card {
         if card.behaviour() == Behaviour::RequiresAuthentication {
             match submission.authenticated {
@@ -399,7 +402,7 @@ pub async fn complete(
                 Some(true) => {}
             }
         }
-    } else if !(before["payment_method_collection"] == "if_required" && trial_end.is_some()) {
+    } else if !(before["payment_method_collection"] == "if_required" && has_trial) {
         return Err(PayError::Declined("Enter your card details.".into()));
     }
     let mut engine = Engine { w, base };
@@ -422,6 +425,7 @@ pub async fn complete(
         }
     };
     let now = engine.w.now_for_customer(Some(&customer_id)).await?;
+    let trial_end = explicit_trial_end.or(trial_days.map(|days| now + days * 86_400));
     let pm = match &submission.card {
         Some(card) => {
             let pm = engine.attach_card(now, &customer_id, card).await?;

@@ -127,6 +127,8 @@ async fn a_trial_starts_through_checkout_without_a_card() {
         .expect("html");
     assert!(page.contains("Start trial") && page.contains("7-day free trial"));
 
+    // The trial counts from the payment, not from when the session was opened: let a second pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let done = emu.pay(&url, None, &[]).await;
     assert_eq!(done.status(), 303);
     let location = done.headers()["location"]
