@@ -85,6 +85,18 @@ fn failure(e: StripeError) -> Response {
         .into_response()
 }
 
+/// A card as typed into a hosted page, its expiry checked against today.
+fn typed_card(number: &str, expiry: &str, cvc: &str) -> Result<Card, &'static str> {
+    let today = Utc::now();
+    Card::parse(
+        number,
+        expiry,
+        cvc,
+        i64::from(today.year()),
+        i64::from(today.month()),
+    )
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct PayForm {
     #[serde(default)]
@@ -240,17 +252,10 @@ pub async fn checkout_pay(
     Path(id): Path<String>,
     Form(form): Form<PayForm>,
 ) -> Response {
-    let today = Utc::now();
     let card = if form.card_number.trim().is_empty() {
         None
     } else {
-        match Card::parse(
-            &form.card_number,
-            &form.card_expiry,
-            &form.card_cvc,
-            i64::from(today.year()),
-            i64::from(today.month()),
-        ) {
+        match typed_card(&form.card_number, &form.card_expiry, &form.card_cvc) {
             Ok(card) => Some(card),
             Err(message) => {
                 return again(
@@ -440,14 +445,7 @@ pub async fn portal_card(
     Path(id): Path<String>,
     Form(form): Form<CardForm>,
 ) -> Response {
-    let today = Utc::now();
-    let card = match Card::parse(
-        &form.card_number,
-        &form.card_expiry,
-        &form.card_cvc,
-        i64::from(today.year()),
-        i64::from(today.month()),
-    ) {
+    let card = match typed_card(&form.card_number, &form.card_expiry, &form.card_cvc) {
         Ok(card) => card,
         Err(message) => return portal_again(&emulator, &id, message.to_owned()).await,
     };

@@ -147,9 +147,9 @@ impl TestApp {
         }
     }
 
-    /// How many deliveries the emulator has made or queued.
-    async fn deliveries(&self) -> i64 {
-        let deliveries = self
+    /// The emulator's deliveries, made or queued.
+    async fn delivery_log(&self) -> Vec<serde_json::Value> {
+        let log = self
             .client
             .get(self.url("/stripe-emulator/_emulator/deliveries"))
             .bearer_auth("sk_test_x")
@@ -159,26 +159,22 @@ impl TestApp {
             .json::<serde_json::Value>()
             .await
             .expect("json");
-        deliveries["data"].as_array().map_or(0, Vec::len) as i64
+        log["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn deliveries(&self) -> i64 {
+        self.delivery_log().await.len() as i64
     }
 
     /// Waits until the emulator has delivered every event and the inbox has applied them all.
     async fn settled(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let deliveries = self
-                .client
-                .get(self.url("/stripe-emulator/_emulator/deliveries"))
-                .bearer_auth("sk_test_x")
-                .send()
+            let all_delivered = self
+                .delivery_log()
                 .await
-                .expect("deliveries")
-                .json::<serde_json::Value>()
-                .await
-                .expect("json");
-            let all_delivered = deliveries["data"]
-                .as_array()
-                .is_some_and(|d| d.iter().all(|x| x["delivered"] == true));
+                .iter()
+                .all(|x| x["delivered"] == true);
             let pending = self
                 .count("SELECT count(*) FROM webhook_events WHERE status = 'pending'")
                 .await;
