@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate` and `create-admin EMAIL`.
+//! The command line: `serve` (the default), `migrate`, `create-admin EMAIL`, `stripe-emulator`,
+//! `stripe-sync`, `api-key create ORG_SLUG` and `reconcile`.
 
 use std::process::ExitCode;
 
@@ -39,6 +40,25 @@ enum Command {
     StripeEmulator(EmulatorArgs),
     /// Create the catalog's products and prices in Stripe where missing (found by lookup_key).
     StripeSync,
+    /// Manage an organization's API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Check every credit balance against its ledger and every usage counter against its
+    /// actions; with --repair, fix any drift. Exits non-zero when drift is left unrepaired.
+    Reconcile {
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key for the organization with this slug and print its secret (shown once).
+    Create {
+        org_slug: String,
+        #[arg(long, default_value = "Created from the command line")]
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +96,10 @@ pub async fn run() -> ExitCode {
         Command::CreateAdmin { email } => create_admin(cli.settings, &email).await,
         Command::StripeEmulator(args) => stripe_emulator(cli.settings, args).await,
         Command::StripeSync => stripe_sync(cli.settings).await,
+        Command::ApiKey(ApiKeyCommand::Create { org_slug, name }) => {
+            create_api_key(cli.settings, &org_slug, &name).await
+        }
+        Command::Reconcile { repair } => reconcile(cli.settings, repair).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +165,59 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
     .await;
     database.close().await?;
     outcome
+}
+
+async fn create_api_key(settings: Settings, slug: &str, name: &str) -> anyhow::Result<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        anyhow::bail!("--name must be 1 to 100 characters");
+    }
+    let database = Database::open(&settings).await?;
+    let outcome = async {
+        let org: Option<(uuid::Uuid,)> =
+            sqlx::query_as("SELECT id FROM organizations WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(&database.pool)
+                .await?;
+        let (org_id,) =
+            org.ok_or_else(|| anyhow::anyhow!("no organization has the slug {slug:?}"))?;
+        let secret = crate::api::keys::create(&database.pool, org_id, name, None).await?;
+        println!("{secret}");
+        eprintln!("API key \"{name}\" for {slug}. It is shown only now; store it safely.");
+        anyhow::Ok(())
+    }
+    .await;
+    database.close().await?;
+    outcome
+}
+
+async fn reconcile(settings: Settings, repair: bool) -> anyhow::Result<()> {
+    let database = Database::open(&settings).await?;
+    let report = crate::usage::reconcile::run(&database.pool, repair).await;
+    database.close().await?;
+    let report = report?;
+    println!("Checked {} organizations.", report.organizations);
+    for d in &report.balances {
+        println!(
+            "balance drift  {}: cached {} expected {} (milli-credits)",
+            d.slug, d.cached, d.expected
+        );
+    }
+    for d in &report.counters {
+        println!(
+            "counter drift  {} {} {}: cached {:?} expected {:?} (included, credits, overage)",
+            d.org_id, d.period_start, d.tier, d.cached, d.expected
+        );
+    }
+    if report.clean() {
+        println!("No drift: every balance equals its ledger.");
+        Ok(())
+    } else if report.repaired {
+        println!("Repaired.");
+        Ok(())
+    } else {
+        anyhow::bail!("drift found; run again with --repair to fix it")
+    }
 }
 
 async fn stripe_emulator(settings: Settings, args: EmulatorArgs) -> anyhow::Result<()> {

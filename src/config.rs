@@ -138,6 +138,33 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub stripe_webhook_secret: Vec<Secret>,
+
+    /// Hours before the same usage warning (80%, 100%, overage) is sent to an organization again.
+    #[arg(
+        long,
+        global = true,
+        env = "WARNING_COOLDOWN_HOURS",
+        default_value_t = 24
+    )]
+    pub warning_cooldown_hours: u32,
+
+    /// Seconds after a failed auto top-up before the next charge is tried.
+    #[arg(
+        long,
+        global = true,
+        env = "TOP_UP_RETRY_SECONDS",
+        default_value_t = 3600
+    )]
+    pub top_up_retry_seconds: u64,
+
+    /// Minutes between reconciliations of every balance with its ledger.
+    #[arg(
+        long,
+        global = true,
+        env = "RECONCILE_EVERY_MINUTES",
+        default_value_t = 10
+    )]
+    pub reconcile_every_minutes: u64,
 }
 
 impl Settings {
@@ -159,6 +186,9 @@ impl Settings {
             plans_file: PathBuf::from("plans/hybrid.toml"),
             stripe_api_base: None,
             stripe_webhook_secret: Vec::new(),
+            warning_cooldown_hours: 24,
+            top_up_retry_seconds: 3600,
+            reconcile_every_minutes: 10,
         }
     }
 

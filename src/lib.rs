@@ -7,9 +7,12 @@
 pub mod accounts;
 pub mod billing;
 pub mod orgs;
+pub mod usage;
 
 #[cfg(feature = "ssr")]
 pub mod admin;
+#[cfg(feature = "ssr")]
+pub mod api;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]

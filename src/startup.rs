@@ -29,6 +29,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
+use crate::api::keys_page as api_keys;
 use crate::billing::catalog::Catalog;
 use crate::billing::inbox_writer::InboxWriter;
 use crate::billing::pages as billing_pages;
@@ -42,11 +43,18 @@ use crate::error::render_errors;
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
+use crate::usage::pages as usage_pages;
+use crate::usage::reconcile;
+use crate::usage::top_up::{self, TopUpConfig};
+use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
 use crate::web::state::AppState;
 use crate::web::{assets, health};
 
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
+
+/// Usage writers per instance (organizations are sharded over them).
+const USAGE_WRITERS: usize = 4;
 
 /// Where the built-in Stripe emulator is mounted.
 pub const EMULATOR_PATH: &str = "/stripe-emulator";
@@ -152,6 +160,25 @@ impl Application {
             ),
             wake: Arc::new(Notify::new()),
         };
+        let api = crate::api::keys::ApiState::default();
+        let top_up = Arc::new(Notify::new());
+        let entitlements = api.entitlements.clone();
+        let (usage, usage_writers) = UsageWriter::start(
+            database.pool.clone(),
+            catalog.clone(),
+            WriterConfig {
+                writers: USAGE_WRITERS,
+                warning_cooldown: chrono::Duration::hours(i64::from(
+                    settings.warning_cooldown_hours,
+                )),
+            },
+            Signals {
+                top_up: top_up.clone(),
+                changed: Some(Arc::new(move |orgs: &[uuid::Uuid]| {
+                    entitlements.forget(orgs)
+                })),
+            },
+        );
         let state = AppState {
             db: database.pool.clone(),
             csrf: csrf_config(&settings, secure)?,
@@ -160,15 +187,21 @@ impl Application {
             stripe: stripe.clone(),
             inbox: inbox.clone(),
             public_url: Arc::from(public_url.as_str()),
+            usage,
+            api,
+            top_up: top_up.clone(),
         };
         // Stripe's webhooks skip the browser layers (sessions, page errors): they are the hot
         // path, and Stripe has no cookies.
         let webhooks = Router::new()
             .route("/webhooks/stripe", post(billing_webhooks::receive))
             .with_state(state.clone());
+        // The JSON API too: API keys, no cookies.
+        let api_routes = crate::api::router().with_state(state.clone());
         let router = router(state, &leptos.output_name, emulator.as_ref())
             .layer(sessions)
-            .merge(webhooks);
+            .merge(webhooks)
+            .merge(api_routes);
 
         let mut background = vec![
             tokio::spawn(async move {
@@ -187,6 +220,20 @@ impl Application {
             )),
         ];
         background.extend(writers);
+        background.extend(usage_writers);
+        background.push(tokio::spawn(top_up::work_forever(
+            database.pool.clone(),
+            stripe.clone(),
+            catalog.clone(),
+            top_up,
+            TopUpConfig {
+                retry_after: Duration::from_secs(settings.top_up_retry_seconds),
+            },
+        )));
+        background.push(tokio::spawn(reconcile::work_forever(
+            database.pool.clone(),
+            Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
+        )));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {
@@ -290,10 +337,17 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .route("/orgs/{slug}/billing/cancel", post(billing_pages::cancel))
         .route("/orgs/{slug}/billing/resume", post(billing_pages::resume))
         .route("/orgs/{slug}/billing/portal", post(billing_pages::portal))
+        .route("/orgs/{slug}/usage", get(usage_pages::history))
+        .route("/orgs/{slug}/credits", get(usage_pages::credits_page))
+        .route("/orgs/{slug}/credits/checkout", post(usage_pages::buy))
+        .route("/orgs/{slug}/credits/auto-top-up", post(usage_pages::save_auto_top_up))
+        .route("/orgs/{slug}/api-keys", get(api_keys::index).post(api_keys::create))
+        .route("/orgs/{slug}/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/billing/success", get(billing_pages::success))
         .route("/billing/cancel", get(billing_pages::canceled))
         .route("/admin", get(admin::index))
         .route("/admin/orgs/{slug}", get(admin::organization))
+        .route("/admin/orgs/{slug}/credits", post(usage_pages::admin_adjust))
         .route("/admin/webhooks", get(admin::webhooks))
         .route("/admin/webhooks/{id}", get(admin::webhook))
         .route("/admin/webhooks/{id}/replay", post(admin::replay))

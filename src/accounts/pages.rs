@@ -15,7 +15,7 @@ use super::{password, session};
 use crate::error::AppError;
 use crate::orgs::model::OrgName;
 use crate::web::context::{SignedIn, Visitor};
-use crate::web::csrf::CsrfForm;
+use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
 use crate::web::layout::{CsrfField, Field, FormError};
 use crate::web::state::AppState;
@@ -295,9 +295,6 @@ fn login_view(token: String, email: String, next: String, error: Option<String>)
         </section>
     }
 }
-
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
 
 pub async fn logout(visitor: Visitor, _form: CsrfForm<NoFields>) -> Result<Response, AppError> {
     session::sign_out(&visitor.session).await?;

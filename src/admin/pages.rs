@@ -15,7 +15,7 @@ use crate::billing::repo as billing;
 use crate::billing::subscription::grace_ends;
 use crate::error::AppError;
 use crate::web::context::{Page, SignedIn};
-use crate::web::csrf::CsrfForm;
+use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
 use crate::web::layout::CsrfField;
 use crate::web::state::AppState;
@@ -141,6 +141,14 @@ pub async fn organization(
     let events = queries::events(&state.db, None, None, Some(org_id)).await?;
     let customer = billing::customer_of(&state.db, org_id).await?;
     let currency = state.catalog.currency.clone();
+    let credits = crate::usage::pages::admin_section(
+        &state,
+        org_id,
+        &slug,
+        signed_in.authenticity_token()?,
+        None,
+    )
+    .await?;
     let subscription = match stored {
         None => view! { <p>"No subscription: on the free plan."</p> }.into_any(),
         Some(s) => {
@@ -168,6 +176,7 @@ pub async fn organization(
             </p>
         </section>
         <section class="card"><h2>"Subscription"</h2>{subscription}</section>
+        {credits}
         <section class="card">
             <h2>"History"</h2>
             <table>
@@ -288,9 +297,6 @@ pub async fn webhook(
         .page(StatusCode::OK, "Admin · Event", None, body)
         .await
 }
-
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
 
 /// `POST /admin/webhooks/{id}/replay`: applies the stored event again.
 pub async fn replay(

@@ -135,6 +135,8 @@ pub struct Catalog {
     pub meters: Vec<Named>,
     pub features: Vec<Named>,
     pub credit_pack: Option<CreditPack>,
+    /// Overage actions allowed past the credits before actions are refused (the hybrid model).
+    pub soft_limit_actions: u32,
     pub plans: Vec<Plan>,
 }
 
@@ -221,8 +223,15 @@ struct RawCatalog {
     #[serde(default)]
     features: Vec<Named>,
     credit_pack: Option<CreditPack>,
+    #[serde(default = "default_soft_limit")]
+    soft_limit_actions: u32,
     #[serde(default)]
     plans: Vec<RawPlan>,
+}
+
+/// DESIGN.md: "default 10 actions over".
+fn default_soft_limit() -> u32 {
+    10
 }
 
 #[derive(Deserialize)]
@@ -280,6 +289,9 @@ impl Validator<'_> {
         }
         if raw.trial_days > 365 {
             return Err(self.error(None, "trial_days", "must be between 0 and 365"));
+        }
+        if raw.soft_limit_actions > 10_000 {
+            return Err(self.error(None, "soft_limit_actions", "must be between 0 and 10000"));
         }
         if raw.plans.is_empty() {
             return Err(self.error(None, "plans", "the catalog needs at least one plan"));
@@ -421,6 +433,7 @@ impl Validator<'_> {
             meters: raw.meters,
             features: raw.features,
             credit_pack: raw.credit_pack,
+            soft_limit_actions: raw.soft_limit_actions,
             plans,
         })
     }

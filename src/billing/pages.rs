@@ -18,7 +18,7 @@ use super::subscription::{countdown, effective_plan, grace_ends, Stored};
 use crate::error::AppError;
 use crate::orgs::repo::Membership;
 use crate::web::context::{Page, SignedIn};
-use crate::web::csrf::CsrfForm;
+use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
 use crate::web::layout::CsrfField;
 use crate::web::state::AppState;
@@ -472,7 +472,7 @@ pub async fn checkout(
             Uuid::new_v4(),
         )
         .await?;
-    if !repo::insert_checkout(&state.db, m.org.id, &link.id, &link.url, &plan.key).await? {
+    if !repo::insert_checkout(&state.db, m.org.id, &link.id, &link.url, Some(&plan.key)).await? {
         // Another request opened one meanwhile: send them there.
         if let Some((_, url)) = repo::open_checkout(&state.db, m.org.id).await? {
             return Ok(Redirect::to(&url).into_response());
@@ -516,6 +516,25 @@ pub async fn success(
     else {
         return Err(AppError::NotFound);
     };
+    if session.payment_mode {
+        // A credit pack: credited once, here or by the webhook, whichever comes first.
+        if !(session.complete && session.paid) {
+            return Ok(Redirect::to(&format!("/orgs/{}/credits", m.org.slug)).into_response());
+        }
+        crate::usage::pages::settle_from_success_page(
+            &state,
+            &session.id,
+            session.payment_intent_id.as_deref(),
+            m.org.id,
+        )
+        .await?;
+        flash::set(
+            &signed_in.session,
+            Flash::notice("Thank you! Your credits have been added."),
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/orgs/{}/credits", m.org.slug)).into_response());
+    }
     if !session.complete {
         return Ok(Redirect::to(&format!("/orgs/{}/plans", m.org.slug)).into_response());
     }
@@ -749,9 +768,6 @@ async fn set_cancel(
     flash::set(&signed_in.session, Flash::notice(message)).await?;
     Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
 }
-
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
 
 /// `POST /orgs/{slug}/billing/cancel`: cancel at the end of the period.
 pub async fn cancel(

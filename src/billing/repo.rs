@@ -46,6 +46,7 @@ struct Row {
     plan_key: String,
     status: String,
     trial_end: Option<DateTime<Utc>>,
+    current_period_start: Option<DateTime<Utc>>,
     current_period_end: Option<DateTime<Utc>>,
     cancel_at_period_end: bool,
     past_due_since: Option<DateTime<Utc>>,
@@ -62,6 +63,7 @@ impl From<Row> for (Stored, i64) {
                 plan_key: r.plan_key,
                 status: r.status,
                 trial_end: r.trial_end,
+                current_period_start: r.current_period_start,
                 current_period_end: r.current_period_end,
                 cancel_at_period_end: r.cancel_at_period_end,
                 past_due_since: r.past_due_since,
@@ -72,7 +74,7 @@ impl From<Row> for (Stored, i64) {
     }
 }
 
-const COLUMNS: &str = "stripe_subscription_id, plan_key, status, trial_end, current_period_end, \
+const COLUMNS: &str = "stripe_subscription_id, plan_key, status, trial_end, current_period_start, current_period_end, \
                        cancel_at_period_end, past_due_since, kept_plan_key, kept_until, stripe_version";
 
 /// The stored subscription and the version (`created` of the newest applied event).
@@ -106,7 +108,6 @@ pub async fn subscription_for_update(
 pub struct Upsert<'a> {
     pub org_id: Uuid,
     pub stored: &'a Stored,
-    pub current_period_start: Option<DateTime<Utc>>,
     pub version: i64,
 }
 
@@ -132,7 +133,7 @@ pub async fn upsert_subscription(db: &mut PgConnection, u: Upsert<'_>) -> sqlx::
     .bind(&s.plan_key)
     .bind(&s.status)
     .bind(s.trial_end)
-    .bind(u.current_period_start)
+    .bind(s.current_period_start)
     .bind(s.current_period_end)
     .bind(s.cancel_at_period_end)
     .bind(s.past_due_since)
@@ -225,7 +226,7 @@ pub async fn insert_checkout(
     org_id: Uuid,
     id: &str,
     url: &str,
-    plan_key: &str,
+    plan_key: Option<&str>,
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO checkout_sessions (id, org_id, plan_key, status, url) VALUES ($1, $2, $3, 'open', $4)

@@ -87,6 +87,7 @@ pub async fn apply_snapshot(
         plan_key,
         status: snapshot.status.clone(),
         trial_end: snapshot.trial_end,
+        current_period_start: snapshot.current_period_start,
         current_period_end: snapshot.current_period_end,
         cancel_at_period_end: snapshot.cancel_at_period_end,
         past_due_since,
@@ -107,7 +108,6 @@ pub async fn apply_snapshot(
         Upsert {
             org_id,
             stored: &stored,
-            current_period_start: snapshot.current_period_start,
             version,
         },
     )

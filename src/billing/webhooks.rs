@@ -27,6 +27,7 @@ use super::subscription::{ordering, Ordering};
 use crate::stripe_gateway::billing_calls::snapshot_from_json;
 use crate::stripe_gateway::signature;
 use crate::stripe_gateway::Gateway;
+use crate::usage::ledger;
 use crate::web::state::AppState;
 
 /// After this many failed attempts an event is marked `failed` (replayable from the admin pages).
@@ -332,9 +333,31 @@ async fn apply_event(
                             .await?,
                     )
                 }
+                ("complete", Some("payment"), _) if object["payment_status"] == "paid" => {
+                    let paid = ledger::PaidCheckout {
+                        session_id,
+                        payment_intent_id: object["payment_intent"]
+                            .as_str()
+                            .or_else(|| object["payment_intent"]["id"].as_str()),
+                    };
+                    ledger::settle_checkout(&mut *tx, paid).await?;
+                    Outcome::Applied(
+                        object["client_reference_id"]
+                            .as_str()
+                            .and_then(|r| r.parse().ok()),
+                    )
+                }
+                ("expired", Some("payment"), _) => {
+                    ledger::expire_checkout(&mut *tx, session_id).await?;
+                    Outcome::Applied(None)
+                }
                 _ => Outcome::Ignored(None),
             }
         }
+        "charge.refunded" => match ledger::apply_refund(&mut *tx, object).await? {
+            Some(org) => Outcome::Applied(Some(org)),
+            None => Outcome::Ignored(None),
+        },
         k if k.starts_with("invoice.") => match invoice_from_json(object) {
             Some((customer, invoice)) => match repo::org_of_customer(&mut *tx, &customer).await? {
                 Some(org) => {

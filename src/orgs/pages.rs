@@ -124,7 +124,9 @@ async fn render_org(
     let org_id = membership.org.id;
     let title = membership.org.name.clone();
     let plan = crate::billing::pages::summary(state, org_id, &membership.org.slug).await?;
-    let body = view! { {org_view(membership, members, add_member, token, plan)} };
+    let usage = crate::usage::pages::dashboard(state, org_id, &membership.org.slug).await?;
+    let body =
+        view! { {org_view(membership, members, add_member, token, view! { {plan}{usage} })} };
     signed_in.page(status, &title, Some(org_id), body).await
 }
 
@@ -177,6 +179,9 @@ fn org_view(
             <nav aria-label="Organization" class="subnav">
                 <a href=billing>"Billing"</a>
                 <a href=plans>"Plans"</a>
+                <a href=format!("/orgs/{}/usage", org.slug)>"Usage"</a>
+                <a href=format!("/orgs/{}/credits", org.slug)>"Credits"</a>
+                <a href=format!("/orgs/{}/api-keys", org.slug)>"API keys"</a>
             </nav>
         </section>
         {plan}

@@ -82,6 +82,10 @@ fn snapshot(sub: &stripe_shared::Subscription) -> Snapshot {
 pub struct CheckoutState {
     pub id: String,
     pub complete: bool,
+    /// A one-time payment (a credit pack) rather than a subscription.
+    pub payment_mode: bool,
+    pub paid: bool,
+    pub payment_intent_id: Option<String>,
     pub subscription_id: Option<String>,
     pub org_reference: Option<String>,
 }
@@ -199,6 +203,12 @@ impl Gateway {
         Ok(CheckoutState {
             id: session.id.as_str().to_owned(),
             complete: session.status.as_ref().map(|s| s.as_str()) == Some("complete"),
+            payment_mode: session.mode == CheckoutSessionMode::Payment,
+            paid: session.payment_status.as_str() == "paid",
+            payment_intent_id: session
+                .payment_intent
+                .as_ref()
+                .map(|p| p.id().as_str().to_owned()),
             subscription_id: session
                 .subscription
                 .as_ref()

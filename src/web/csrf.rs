@@ -22,6 +22,10 @@ struct Guarded<T> {
     fields: T,
 }
 
+/// The body of a form that is only a button.
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
 /// A form body whose anti-forgery token has been checked. Also hands back the token so a page
 /// re-rendered with errors can embed it again.
 pub struct CsrfForm<T> {

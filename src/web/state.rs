@@ -21,6 +21,12 @@ pub struct AppState {
     pub inbox: Inbox,
     /// The address people use, for links sent to Stripe (Checkout's success and cancel pages).
     pub public_url: Arc<str>,
+    /// Records billable actions (group commit).
+    pub usage: crate::usage::writer::UsageWriter,
+    /// API keys and entitlements cached in memory.
+    pub api: crate::api::keys::ApiState,
+    /// Wakes the auto top-up worker.
+    pub top_up: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<AppState> for CsrfConfig {

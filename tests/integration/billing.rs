@@ -98,7 +98,7 @@ use crate::harness::{location, TestApp, PASSWORD};
 
 impl TestApp {
     /// Waits until the start-up catalog sync has put the prices into the built-in emulator.
-    async fn stripe_ready(&self) {
+    pub(crate) async fn stripe_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let found = self
@@ -123,13 +123,13 @@ impl TestApp {
         }
     }
 
-    async fn signed_up_owner(&self) {
+    pub(crate) async fn signed_up_owner(&self) {
         self.sign_up("owner@acme.test", PASSWORD, "Acme").await;
         self.stripe_ready().await;
     }
 
     /// Polls `sql` (one text value) until it equals `want`.
-    async fn wait_for(&self, sql: &str, want: &str) {
+    pub(crate) async fn wait_for(&self, sql: &str, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got: Option<String> = sqlx::query_scalar(sql)
@@ -148,7 +148,7 @@ impl TestApp {
     }
 
     /// The emulator's deliveries, made or queued.
-    async fn delivery_log(&self) -> Vec<serde_json::Value> {
+    pub(crate) async fn delivery_log(&self) -> Vec<serde_json::Value> {
         let log = self
             .client
             .get(self.url("/stripe-emulator/_emulator/deliveries"))
@@ -162,12 +162,12 @@ impl TestApp {
         log["data"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn deliveries(&self) -> i64 {
+    pub(crate) async fn deliveries(&self) -> i64 {
         self.delivery_log().await.len() as i64
     }
 
     /// Waits until the emulator has delivered every event and the inbox has applied them all.
-    async fn settled(&self) {
+    pub(crate) async fn settled(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let all_delivered = self
@@ -186,14 +186,14 @@ impl TestApp {
         }
     }
 
-    async fn billing_page(&self) -> String {
+    pub(crate) async fn billing_page(&self) -> String {
         let page = self.get("/orgs/acme/billing").await;
         assert_eq!(page.status(), StatusCode::OK);
         page.text().await.expect("html")
     }
 
     /// Pays the hosted Checkout page with a card, as a browser would; returns its redirect.
-    async fn pay_checkout(&self, checkout_url: &str, card: &str) -> reqwest::Response {
+    pub(crate) async fn pay_checkout(&self, checkout_url: &str, card: &str) -> reqwest::Response {
         let browser = self.another_browser();
         browser
             .post(checkout_url)
@@ -208,7 +208,7 @@ impl TestApp {
             .expect("pay")
     }
 
-    async fn advance_stripe_clock(&self, seconds: i64) {
+    pub(crate) async fn advance_stripe_clock(&self, seconds: i64) {
         let answer = self
             .client
             .post(self.url("/stripe-emulator/_emulator/clock/advance"))
@@ -221,7 +221,7 @@ impl TestApp {
     }
 
     /// Opens Checkout for `plan` and returns the hosted page's URL.
-    async fn open_checkout(&self, plan: &str) -> String {
+    pub(crate) async fn open_checkout(&self, plan: &str) -> String {
         let response = self
             .submit(
                 "/orgs/acme/plans",
@@ -236,7 +236,7 @@ impl TestApp {
     }
 
     /// Upgrade through Checkout with 4242 and the success page.
-    async fn upgrade(&self, plan: &str) {
+    pub(crate) async fn upgrade(&self, plan: &str) {
         let url = self.open_checkout(plan).await;
         let paid = self.pay_checkout(&url, "4242 4242 4242 4242").await;
         assert_eq!(paid.status(), StatusCode::SEE_OTHER);
@@ -494,9 +494,9 @@ async fn members_see_billing_but_cannot_change_it() {
 
 // ---- Webhooks ----
 
-const SECRET: &str = "whsec_portal_test_secret";
+pub(crate) const SECRET: &str = "whsec_portal_test_secret";
 
-fn signed(secret: &str, payload: &str) -> String {
+pub(crate) fn signed(secret: &str, payload: &str) -> String {
     use hmac::{Hmac, Mac};
     let t = chrono::Utc::now().timestamp();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
@@ -504,7 +504,11 @@ fn signed(secret: &str, payload: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-async fn post_event(app: &TestApp, payload: &str, signature: Option<String>) -> reqwest::Response {
+pub(crate) async fn post_event(
+    app: &TestApp,
+    payload: &str,
+    signature: Option<String>,
+) -> reqwest::Response {
     let mut request = app
         .another_browser()
         .post(app.url("/webhooks/stripe"))
@@ -692,7 +696,7 @@ async fn two_instances_share_one_inbox_and_apply_each_event_once() {
 
 impl TestApp {
     /// Puts `card` on file through Stripe's customer portal, as the customer would.
-    async fn change_card(&self, card: &str) {
+    pub(crate) async fn change_card(&self, card: &str) {
         let portal = self
             .submit("/orgs/acme/billing", "/orgs/acme/billing/portal", &[])
             .await;
@@ -717,7 +721,7 @@ impl TestApp {
     }
 
     /// A paying Starter customer whose card then starts failing, one renewal later.
-    async fn past_due_customer(&self) {
+    pub(crate) async fn past_due_customer(&self) {
         self.signed_up_owner().await;
         self.upgrade("starter").await;
         self.change_card("4000 0000 0000 0341").await;

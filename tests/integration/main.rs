@@ -7,3 +7,4 @@ mod billing;
 mod emulator;
 mod orgs_and_admin;
 mod platform;
+mod usage;

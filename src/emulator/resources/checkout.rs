@@ -194,6 +194,9 @@ pub async fn create(
         }
         private["payment_intent_metadata"] = metadata_value(&mut data)?;
         private["payment_intent_description"] = json!(data.string("description")?);
+        // The emulator saves every card a customer pays with, so this only needs to be valid.
+        private["setup_future_usage"] =
+            json!(data.one_of("setup_future_usage", &["off_session", "on_session"])?);
         data.finish()?;
     }
     let trial = !private["trial_end"].is_null() || !private["trial_days"].is_null();

@@ -1,0 +1,204 @@
+//! API keys: created for one organization, shown once, stored as a SHA-256 of the secret (the
+//! secret is 40 random characters, so a slow hash would add nothing but latency to every call).
+//! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; known keys are cached for a few
+//! seconds, and revoking a key drops it from this instance's cache at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::ApiError;
+use crate::web::state::AppState;
+
+/// Every key starts with this, so a leaked one is easy to recognise (and to scan for).
+pub const KEY_PREFIX: &str = "bpk_";
+
+/// How long a verified key is trusted without asking the database again. Another instance's
+/// revocation takes effect within this time.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Who is calling the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiCaller {
+    pub key_id: Uuid,
+    pub org_id: Uuid,
+}
+
+/// Verified keys by the hash of their secret.
+#[derive(Clone)]
+pub struct KeyCache {
+    known: Cache<[u8; 32], ApiCaller>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            known: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CACHE_TTL)
+                .build(),
+        }
+    }
+}
+
+impl KeyCache {
+    pub fn forget_all(&self) {
+        self.known.invalidate_all();
+    }
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new key's secret (shown once) and what is stored of it.
+pub struct NewKey {
+    pub secret: String,
+    pub prefix: String,
+    pub hash: [u8; 32],
+}
+
+pub fn generate() -> NewKey {
+    let secret = format!(
+        "{KEY_PREFIX}{}",
+        Alphanumeric.sample_string(&mut rand::rng(), 40)
+    );
+    NewKey {
+        prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
+        hash: digest(&secret),
+        secret,
+    }
+}
+
+/// Creates a key for the organization and returns its secret, which is not stored.
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    name: &str,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<String> {
+    let key = generate();
+    sqlx::query(
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(org_id)
+    .bind(name)
+    .bind(&key.prefix)
+    .bind(&key.hash[..])
+    .bind(created_by)
+    .execute(db)
+    .await?;
+    Ok(key.secret)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by_email: Option<String>,
+}
+
+pub async fn list(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<KeyRow>> {
+    sqlx::query_as(
+        "SELECT k.id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,
+                u.email AS created_by_email
+         FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
+         WHERE k.org_id = $1 ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC",
+    )
+    .bind(org_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Revokes one of the organization's keys; false when it has no such live key.
+pub async fn revoke(db: impl PgExecutor<'_>, org_id: Uuid, key_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now()
+         WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(key_id)
+    .bind(org_id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                unauthorized("Send your API key as `Authorization: Bearer KEY`. Owners create keys on the organization's API keys page.")
+            })?;
+        let secret = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| unauthorized("The Authorization header must be `Bearer KEY`."))?;
+        let hash = digest(secret);
+        if let Some(caller) = state.api.keys.known.get(&hash) {
+            return Ok(caller);
+        }
+        // A miss also marks the key used; with the cache that is at most once per TTL.
+        let found: Option<(Uuid, Uuid)> = sqlx::query_as(
+            "UPDATE api_keys SET last_used_at = now()
+             WHERE secret_hash = $1 AND revoked_at IS NULL
+             RETURNING id, org_id",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&state.db)
+        .await?;
+        let (key_id, org_id) =
+            found.ok_or_else(|| unauthorized("This API key is not valid or has been revoked."))?;
+        let caller = ApiCaller { key_id, org_id };
+        state.api.keys.known.insert(hash, caller);
+        Ok(caller)
+    }
+}
+
+/// The API's shared in-memory state.
+#[derive(Clone, Default)]
+pub struct ApiState {
+    pub keys: KeyCache,
+    pub entitlements: Arc<super::entitlements::EntitlementsCache>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_hashed() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with(KEY_PREFIX));
+        assert_eq!(a.secret.len(), KEY_PREFIX.len() + 40);
+        assert!(a.secret.starts_with(&a.prefix));
+        assert_eq!(a.hash, digest(&a.secret));
+        assert_ne!(a.hash, b.hash);
+    }
+}

@@ -1,0 +1,104 @@
+//! The JSON API under `/api/v1`, for the SaaS product: record billable actions and ask what an
+//! organization may do. Authenticated by per-organization API keys; every error is JSON with a
+//! stable code, a message a developer can act on, and the field at fault.
+
+pub mod entitlements;
+pub mod keys;
+pub mod keys_page;
+pub mod openapi;
+pub mod usage;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::web::state::AppState;
+
+/// A JSON error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The portal could not record this right now; nothing was recorded. Retry with the same idempotency key.",
+        )
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "code": self.code, "message": self.message, "field": self.field })
+    }
+}
+
+/// The error object every failed answer carries under `error`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, such as `invalid_field` or `credits_exhausted`.
+    pub code: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+    /// The request field at fault, as a path (`actions[3].tier`), when there is one.
+    pub field: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, "API request failed");
+        }
+        (self.status, Json(json!({ "error": self.body() }))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "API database error");
+        Self::unavailable()
+    }
+}
+
+/// The API's routes, outside the browser layers (no session or anti-forgery cookies).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/usage", post(usage::record_one))
+        .route("/api/v1/usage/batch", post(usage::record_batch))
+        .route("/api/v1/entitlements", get(entitlements::show))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/{*rest}", any(not_found))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such API endpoint. The document at /api/v1/openapi.json lists them.",
+    )
+}

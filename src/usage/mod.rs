@@ -1,0 +1,23 @@
+//! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
+//! warnings and entitlements (pure), and with `ssr` the group-commit writer of actions, the
+//! credit ledger, purchases, refunds, auto top-up, reconciliation and the pages.
+
+pub mod chart;
+pub mod consumption;
+pub mod credits;
+pub mod entitlements;
+pub mod period;
+pub mod warnings;
+
+#[cfg(feature = "ssr")]
+pub mod ledger;
+#[cfg(feature = "ssr")]
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod reconcile;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod top_up;
+#[cfg(feature = "ssr")]
+pub mod writer;

@@ -1,0 +1,778 @@
+//! The usage and credits pages: the dashboard block on the organization's page (a bar per tier,
+//! the balance, renewal or trial, overage and warning banners), the usage history (an SVG chart
+//! with a table beside it), the credits page (ledger, buying packs through Checkout, auto
+//! top-up), and the admin's grant and removal of credits. Plain forms; no JavaScript needed.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use leptos::prelude::*;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::chart::{self, Series};
+use super::credits::{self, parse_positive};
+use super::entitlements::{compute, current_period, Entitlements, MeterView};
+use super::ledger::{self, Entry, Kind, NewPurchase};
+use super::repo::{self, TopUpSettings};
+use crate::billing::catalog::Model;
+use crate::billing::pages::money;
+use crate::billing::repo as billing_repo;
+use crate::billing::service::ensure_customer;
+use crate::error::AppError;
+use crate::orgs::model::Role;
+use crate::orgs::repo::Membership;
+use crate::stripe_gateway::credit_calls::PackCheckout;
+use crate::web::context::{Page, SignedIn};
+use crate::web::csrf::CsrfForm;
+use crate::web::flash::{self, Flash};
+use crate::web::layout::{CsrfField, Field, FormError};
+use crate::web::state::AppState;
+
+/// Most packs one purchase may buy.
+const MAX_PACKS: i64 = 20;
+
+fn date(at: DateTime<Utc>) -> String {
+    at.format("%-d %B %Y").to_string()
+}
+
+/// One tier's bar: used of included, with the numbers and an accessible label.
+fn meter_bar(m: &MeterView) -> impl IntoView {
+    let (max, summary) = match m.included {
+        Some(n) => (n, format!("{} of {n} included used", m.used_included)),
+        None => (
+            m.used_included.max(1),
+            format!("{} used (unlimited)", m.used),
+        ),
+    };
+    let percent = if max == 0 {
+        100.0
+    } else {
+        (m.used_included as f64 * 100.0 / max as f64).min(100.0)
+    };
+    let extra = m.used - m.used_included;
+    let state = if m.included.is_some_and(|n| m.used_included >= n) {
+        "full"
+    } else if percent >= 80.0 {
+        "near"
+    } else {
+        "ok"
+    };
+    let label = format!("{} actions used this period", m.name);
+    let text = format!("{summary} {} actions", m.name);
+    view! {
+        <div class="meter" data-tier=m.key.clone()>
+            <div class="meter-label">
+                <span class="meter-name">{m.name.clone()}</span>
+                <span class="meter-numbers">{summary.clone()}</span>
+            </div>
+            <div class=format!("bar {state}") role="progressbar" aria-label=label
+                aria-valuemin="0" aria-valuemax=max.to_string() aria-valuenow=m.used_included.to_string()
+                aria-valuetext=text>
+                <span style=format!("width: {percent:.1}%")></span>
+            </div>
+            {(extra > 0).then(|| view! {
+                <p class="meter-extra">{format!("+{extra} beyond the included amount (paid from credits or overage)")}</p>
+            })}
+        </div>
+    }
+}
+
+fn banners(e: &Entitlements, soft_limit: u32, slug: &str) -> impl IntoView {
+    let credits_link = format!("/orgs/{slug}/credits");
+    let owed = e
+        .credits
+        .as_ref()
+        .filter(|c| c.balance_millicredits < 0)
+        .map(|c| {
+            let refused = c.overage_allowance_remaining == 0;
+            let message = if refused {
+                format!(
+                    "Your credits are used up and so is the overage allowance of {soft_limit} actions: actions beyond the included ones are refused. You owe {} credits, settled from your next purchase. ",
+                    credits::format(-c.balance_millicredits)
+                )
+            } else {
+                format!(
+                    "Overage: your balance is {} credits. It is settled from your next credit purchase; {} more overage actions are allowed. ",
+                    c.balance,
+                    c.overage_allowance_remaining
+                )
+            };
+            view! {
+                <div class="banner alert" role="alert" data-testid="overage-banner">
+                    {message}<a href=credits_link.clone()>"Buy credits"</a>
+                </div>
+            }
+        });
+    let near: Vec<String> = e
+        .meters
+        .iter()
+        .filter_map(|m| {
+            let n = m.included?;
+            (n > 0 && m.used_included * 10 >= n * 8).then(|| {
+                if m.used_included >= n {
+                    format!("All {n} included {} actions are used this period.", m.name)
+                } else {
+                    format!(
+                        "{} of {n} included {} actions are used this period.",
+                        m.used_included, m.name
+                    )
+                }
+            })
+        })
+        .collect();
+    view! {
+        {owed}
+        {(!near.is_empty()).then(|| view! {
+            <div class="banner warn" role="status" data-testid="usage-warning">
+                {near.into_iter().map(|line| view! { <p>{line}</p> }).collect_view()}
+            </div>
+        })}
+    }
+}
+
+/// The dashboard block on the organization's page.
+pub async fn dashboard(
+    state: &AppState,
+    org_id: Uuid,
+    slug: &str,
+) -> Result<impl IntoView + use<>, AppError> {
+    let now = Utc::now();
+    let standing = repo::standing(&state.db, org_id, now).await?;
+    let e = compute(&state.catalog, &standing, now);
+    let notices = repo::notifications(&state.db, org_id, 5).await?;
+    let period = current_period(&standing, now);
+    let when = match (&e.trial_ends_at, standing.subscription.as_ref()) {
+        (Some(end), _) => format!("Trial ends on {}.", date(*end)),
+        (None, Some(s)) if e.status == "active" && s.cancel_at_period_end => {
+            format!("The plan ends on {}.", date(period.end))
+        }
+        (None, Some(_)) if e.status == "active" => format!("Renews on {}.", date(period.end)),
+        _ => format!("Included actions restart on {}.", date(period.end)),
+    };
+    let bars = e.meters.iter().map(meter_bar).collect_view();
+    let banners = banners(&e, state.catalog.soft_limit_actions, slug);
+    let balance = e.credits.as_ref().map(|c| {
+        let link = format!("/orgs/{slug}/credits");
+        view! {
+            <p class="balance" data-testid="credit-balance">
+                "Credit balance: " <strong>{format!("{} credits", c.balance)}</strong> " · " <a href=link>"Credits"</a>
+            </p>
+        }
+    });
+    let usage_link = format!("/orgs/{slug}/usage");
+    let keys_link = format!("/orgs/{slug}/api-keys");
+    Ok(view! {
+        {banners}
+        <section class="card" aria-labelledby="usage-heading">
+            <h2 id="usage-heading">"Usage this period"</h2>
+            <p class="muted">{format!("{} – {}. ", date(period.start), date(period.end))}{when}</p>
+            {balance}
+            {bars}
+            <p class="actions"><a href=usage_link>"Usage history"</a>" · "<a href=keys_link>"API keys"</a></p>
+        </section>
+        {(!notices.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="messages-heading">
+                <h2 id="messages-heading">"Messages"</h2>
+                <ul class="messages">
+                    {notices.into_iter().map(|(at, _, message)| view! {
+                        <li><time>{at.format("%Y-%m-%d %H:%M").to_string()}</time>" "{message}</li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+    })
+}
+
+/// `GET /orgs/{slug}/usage`: actions per day and tier over the previous and current periods.
+pub async fn history(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    signed_in: SignedIn,
+) -> Result<Page, AppError> {
+    let m = signed_in.membership(&slug)?;
+    let now = Utc::now();
+    let standing = repo::standing(&state.db, m.org.id, now).await?;
+    let current = current_period(&standing, now);
+    let previous = current.previous();
+    let rows = repo::daily_usage(&state.db, m.org.id, previous.start, current.end).await?;
+    let first = previous.start.date_naive();
+    let last = now.date_naive().min(current.end.date_naive());
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let tiers: Vec<(String, String)> = state
+        .catalog
+        .meter_keys()
+        .into_iter()
+        .map(|k| (k.to_owned(), state.catalog.meter_name(k).to_owned()))
+        .collect();
+    let mut counts: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
+    for (day, tier, n) in rows {
+        counts.insert((day, tier), n.max(0) as u64);
+    }
+    let series: Vec<Series> = tiers
+        .iter()
+        .map(|(key, name)| Series {
+            name: name.clone(),
+            counts: days
+                .iter()
+                .map(|d| counts.get(&(*d, key.clone())).copied().unwrap_or(0))
+                .collect(),
+        })
+        .collect();
+    let boundary = days.iter().position(|d| *d >= current.start.date_naive());
+    let label = format!(
+        "Actions per day and tier from {} to {}",
+        date(previous.start),
+        date(now)
+    );
+    let svg = chart::svg(&days, &series, boundary, &label);
+    let legend = tiers
+        .iter()
+        .enumerate()
+        .map(|(i, (_, name))| {
+            view! { <li><span class="swatch" style=format!("background: {}", chart::colour(i))></span>{name.clone()}</li> }
+        })
+        .collect_view();
+    let table_rows = days
+        .iter()
+        .rev()
+        .filter(|d| tiers.iter().any(|(k, _)| counts.contains_key(&(**d, k.clone()))))
+        .map(|d| {
+            let cells = tiers
+                .iter()
+                .map(|(k, _)| view! { <td>{counts.get(&(*d, k.clone())).copied().unwrap_or(0)}</td> })
+                .collect_view();
+            view! { <tr><th scope="row">{d.format("%Y-%m-%d").to_string()}</th>{cells}</tr> }
+        })
+        .collect_view();
+    let headers = tiers
+        .iter()
+        .map(|(_, name)| view! { <th scope="col">{name.clone()}</th> })
+        .collect_view();
+    let body = view! {
+        <section class="page-heading">
+            <h1>"Usage history"</h1>
+            <p class="muted">{format!("{} · previous period from {}, current period from {}", m.org.name, date(previous.start), date(current.start))}</p>
+        </section>
+        <section class="card usage-history">
+            <figure>
+                <div class="chart" inner_html=svg></div>
+                <figcaption><ul class="legend">{legend}</ul></figcaption>
+            </figure>
+            <table class="usage-table">
+                <caption>"Actions per day"</caption>
+                <thead><tr><th scope="col">"Day"</th>{headers}</tr></thead>
+                <tbody>{table_rows}</tbody>
+            </table>
+        </section>
+    };
+    signed_in
+        .page(
+            StatusCode::OK,
+            &format!("Usage · {}", m.org.name),
+            Some(m.org.id),
+            body,
+        )
+        .await
+}
+
+fn ledger_table(lines: Vec<ledger::Line>) -> impl IntoView {
+    if lines.is_empty() {
+        return view! { <p class="muted">"No credit movements yet."</p> }.into_any();
+    }
+    view! {
+        <table class="ledger">
+            <thead><tr>
+                <th scope="col">"When"</th><th scope="col">"What"</th><th scope="col">"Credits"</th><th scope="col">"Details"</th>
+            </tr></thead>
+            <tbody>
+                {lines.into_iter().map(|l| {
+                    let what = match l.kind.as_str() {
+                        "purchase" => "Purchase",
+                        "top_up" => "Auto top-up",
+                        "refund" => "Refund",
+                        "grant" => "Grant",
+                        "removal" => "Removal",
+                        _ => "Usage",
+                    };
+                    let amount = if l.millicredits > 0 {
+                        format!("+{}", credits::format(l.millicredits))
+                    } else {
+                        credits::format(l.millicredits)
+                    };
+                    let details = match (l.actions, l.actor_email) {
+                        (Some(n), _) => format!("{} ({n} actions)", l.reason.unwrap_or_default()),
+                        (None, Some(by)) => format!("{} (by {by})", l.reason.unwrap_or_default()),
+                        (None, None) => l.reason.unwrap_or_default(),
+                    };
+                    view! {
+                        <tr>
+                            <td>{l.at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                            <td>{what}</td>
+                            <td class="number">{amount}</td>
+                            <td>{details}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[derive(Debug, Default)]
+struct CreditsForm {
+    packs: String,
+    packs_error: Option<String>,
+    top_up_error: Option<String>,
+}
+
+async fn render_credits(
+    state: &AppState,
+    signed_in: SignedIn,
+    m: Membership,
+    status: StatusCode,
+    form: CreditsForm,
+) -> Result<Page, AppError> {
+    if state.catalog.model != Model::HybridCredits {
+        return Err(AppError::NotFound);
+    }
+    let Some(pack) = state.catalog.credit_pack.clone() else {
+        return Err(AppError::NotFound);
+    };
+    let mut db = state.db.acquire().await?;
+    let account = ledger::balance(&mut *db, m.org.id).await?;
+    let lines = ledger::lines(&mut db, m.org.id, 100).await?;
+    let settings = repo::top_up_settings(&mut *db, m.org.id).await?;
+    drop(db);
+    let token = signed_in.authenticity_token()?;
+    let slug = m.org.slug.clone();
+    let manage = m.role.can_manage();
+    let owner = m.role == Role::Owner;
+    let currency = state.catalog.currency.clone();
+    let pack_price = money(pack.price_cents, &currency);
+    let buy = manage.then(|| {
+        let token = token.clone();
+        let packs = if form.packs.is_empty() { "1".to_owned() } else { form.packs.clone() };
+        view! {
+            <section class="card" aria-labelledby="buy-heading">
+                <h2 id="buy-heading">"Buy credits"</h2>
+                <p>{format!("{} for {pack_price} per pack. Purchased credits carry over from period to period.", pack.name)}</p>
+                <form method="post" action=format!("/orgs/{slug}/credits/checkout") novalidate>
+                    <CsrfField token=token />
+                    <Field label="Packs" name="packs" kind="number" value=packs error=form.packs_error />
+                    <button type="submit">"Buy with Stripe Checkout"</button>
+                </form>
+            </section>
+        }
+    });
+    let top_up = top_up_view(
+        &slug,
+        &settings,
+        owner,
+        token,
+        form.top_up_error,
+        &pack.name,
+    );
+    let body = view! {
+        <section class="page-heading">
+            <h1>"Credits"</h1>
+            <p class="muted">{m.org.name.clone()}</p>
+        </section>
+        <section class="card" aria-labelledby="balance-heading">
+            <h2 id="balance-heading">"Balance"</h2>
+            <p class=if account < 0 { "balance negative" } else { "balance" } data-testid="credits-page-balance">
+                <strong>{format!("{} credits", credits::format(account))}</strong>
+            </p>
+            {(account < 0).then(|| view! { <p class="muted">"A negative balance is overage or a refund still owed; the next purchase settles it."</p> })}
+        </section>
+        {buy}
+        {top_up}
+        <section class="card" aria-labelledby="ledger-heading">
+            <h2 id="ledger-heading">"Ledger"</h2>
+            {ledger_table(lines)}
+        </section>
+    };
+    signed_in
+        .page(
+            status,
+            &format!("Credits · {}", m.org.name),
+            Some(m.org.id),
+            body,
+        )
+        .await
+}
+
+fn top_up_view(
+    slug: &str,
+    s: &TopUpSettings,
+    owner: bool,
+    token: String,
+    error: Option<String>,
+    pack_name: &str,
+) -> impl IntoView {
+    let state = if s.auto_top_up {
+        format!(
+            "On: below {} credits, {} × {pack_name} is charged to the saved card, at most {} times a month.",
+            s.top_up_below_credits, s.top_up_packs, s.top_up_monthly_cap
+        )
+    } else if s.top_up_failures >= super::top_up::MAX_FAILURES {
+        format!(
+            "Off: it turned itself off after {} failed charges. Update the card, then turn it on again.",
+            s.top_up_failures
+        )
+    } else {
+        "Off.".to_owned()
+    };
+    let form = owner.then(|| {
+        view! {
+            <form method="post" action=format!("/orgs/{slug}/credits/auto-top-up") novalidate>
+                <CsrfField token=token />
+                <FormError message=error />
+                <div class="field checkbox">
+                    <input type="checkbox" id="enabled" name="enabled" value="on" checked=s.auto_top_up />
+                    <label for="enabled">"Top up automatically"</label>
+                </div>
+                <Field label="When the balance falls below (credits)" name="below" kind="number" value=s.top_up_below_credits.to_string() />
+                <Field label="Packs per top-up" name="packs" kind="number" value=s.top_up_packs.to_string() />
+                <Field label="At most this many top-ups a month" name="monthly_cap" kind="number" value=s.top_up_monthly_cap.to_string() />
+                <button type="submit">"Save auto top-up"</button>
+            </form>
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby="top-up-heading">
+            <h2 id="top-up-heading">"Auto top-up"</h2>
+            <p data-testid="auto-top-up-state">{state}</p>
+            {(!owner).then(|| view! { <p class="muted">"Only owners change auto top-up."</p> })}
+            {form}
+        </section>
+    }
+}
+
+/// `GET /orgs/{slug}/credits`
+pub async fn credits_page(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    signed_in: SignedIn,
+) -> Result<Page, AppError> {
+    let m = signed_in.membership(&slug)?;
+    render_credits(&state, signed_in, m, StatusCode::OK, CreditsForm::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuyFields {
+    #[serde(default)]
+    packs: String,
+}
+
+/// `POST /orgs/{slug}/credits/checkout`: a Checkout Session in payment mode for N packs.
+pub async fn buy(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    signed_in: SignedIn,
+    form: CsrfForm<BuyFields>,
+) -> Result<Response, AppError> {
+    let m = signed_in.membership(&slug)?;
+    if !m.role.can_manage() {
+        return Err(AppError::Forbidden);
+    }
+    let Some(pack) = state.catalog.credit_pack.clone() else {
+        return Err(AppError::NotFound);
+    };
+    let packs = match form.fields.packs.trim().parse::<i64>() {
+        Ok(n) if (1..=MAX_PACKS).contains(&n) => n,
+        _ => {
+            let refused = CreditsForm {
+                packs: form.fields.packs.clone(),
+                packs_error: Some(format!("Choose 1 to {MAX_PACKS} packs.")),
+                top_up_error: None,
+            };
+            return Ok(render_credits(
+                &state,
+                signed_in,
+                m,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                refused,
+            )
+            .await?
+            .into_response());
+        }
+    };
+    if let Some((_, url)) = billing_repo::open_checkout(&state.db, m.org.id).await? {
+        flash::set(
+            &signed_in.session,
+            Flash::notice(
+                "A checkout is already open for this organization; finish or cancel it first.",
+            ),
+        )
+        .await?;
+        return Ok(Redirect::to(&url).into_response());
+    }
+    let customer = ensure_customer(
+        &state.db,
+        &state.stripe,
+        m.org.id,
+        &m.org.name,
+        &signed_in.user.email,
+    )
+    .await?;
+    let price_id = state.stripe.price_id(&pack.lookup_key).await?;
+    let purchase_id = Uuid::new_v4();
+    let link = state
+        .stripe
+        .create_pack_checkout(PackCheckout {
+            org_id: m.org.id,
+            purchase_id,
+            customer: &customer,
+            price_id: &price_id,
+            packs,
+            success_url: &format!(
+                "{}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+                state.public_url
+            ),
+            cancel_url: &format!("{}/billing/cancel?org={slug}", state.public_url),
+        })
+        .await?;
+    let mut tx = state.db.begin().await?;
+    ledger::insert_purchase(
+        &mut tx,
+        NewPurchase {
+            id: purchase_id,
+            org_id: m.org.id,
+            source: "checkout",
+            packs,
+            credits_per_pack: pack.credits,
+            price_cents_per_pack: pack.price_cents,
+            currency: &state.catalog.currency,
+            checkout_session_id: Some(&link.id),
+        },
+    )
+    .await?;
+    let opened =
+        billing_repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, None).await?;
+    tx.commit().await?;
+    if !opened {
+        // Another request opened one meanwhile: send them there.
+        if let Some((_, url)) = billing_repo::open_checkout(&state.db, m.org.id).await? {
+            return Ok(Redirect::to(&url).into_response());
+        }
+    }
+    Ok(Redirect::to(&link.url).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TopUpFields {
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    below: String,
+    #[serde(default)]
+    packs: String,
+    #[serde(default)]
+    monthly_cap: String,
+}
+
+/// `POST /orgs/{slug}/credits/auto-top-up`: owners only.
+pub async fn save_auto_top_up(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    signed_in: SignedIn,
+    form: CsrfForm<TopUpFields>,
+) -> Result<Response, AppError> {
+    let m = signed_in.membership(&slug)?;
+    if m.role != Role::Owner {
+        return Err(AppError::Forbidden);
+    }
+    let f = form.fields;
+    let number = |text: &str, low: i64, high: i64, what: &str| {
+        text.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (low..=high).contains(n))
+            .ok_or_else(|| format!("{what} must be a whole number from {low} to {high}."))
+    };
+    let parsed = (|| {
+        Ok::<_, String>(TopUpSettings {
+            auto_top_up: f.enabled.as_deref() == Some("on"),
+            top_up_below_credits: number(&f.below, 0, 1_000_000, "The threshold")?,
+            top_up_packs: number(&f.packs, 1, 100, "Packs per top-up")? as i32,
+            top_up_monthly_cap: number(&f.monthly_cap, 1, 100, "The monthly cap")? as i32,
+            top_up_failures: 0,
+        })
+    })();
+    match parsed {
+        Ok(settings) => {
+            if settings.auto_top_up
+                && billing_repo::customer_of(&state.db, m.org.id)
+                    .await?
+                    .is_none()
+            {
+                let refused = CreditsForm {
+                    top_up_error: Some(
+                        "Buy a pack once first: auto top-up charges the card saved then."
+                            .to_owned(),
+                    ),
+                    ..CreditsForm::default()
+                };
+                return Ok(render_credits(
+                    &state,
+                    signed_in,
+                    m,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    refused,
+                )
+                .await?
+                .into_response());
+            }
+            repo::save_top_up_settings(&state.db, m.org.id, &settings).await?;
+            state.top_up.notify_one();
+            let notice = if settings.auto_top_up {
+                "Auto top-up is on."
+            } else {
+                "Auto top-up is off."
+            };
+            flash::set(&signed_in.session, Flash::notice(notice)).await?;
+            Ok(Redirect::to(&format!("/orgs/{slug}/credits")).into_response())
+        }
+        Err(message) => {
+            let refused = CreditsForm {
+                top_up_error: Some(message),
+                ..CreditsForm::default()
+            };
+            Ok(render_credits(
+                &state,
+                signed_in,
+                m,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                refused,
+            )
+            .await?
+            .into_response())
+        }
+    }
+}
+
+/// The credits block on the admin's organization page.
+pub async fn admin_section(
+    state: &AppState,
+    org_id: Uuid,
+    slug: &str,
+    token: String,
+    error: Option<String>,
+) -> Result<impl IntoView + use<>, AppError> {
+    let mut db = state.db.acquire().await?;
+    let balance = ledger::balance(&mut *db, org_id).await?;
+    let lines = ledger::lines(&mut db, org_id, 50).await?;
+    Ok(view! {
+        <section class="card" aria-labelledby="credits-heading">
+            <h2 id="credits-heading">"Credits"</h2>
+            <p data-testid="admin-balance">{format!("Balance: {} credits", credits::format(balance))}</p>
+            <form method="post" action=format!("/admin/orgs/{slug}/credits") novalidate>
+                <CsrfField token=token />
+                <FormError message=error />
+                <div class="field">
+                    <label for="change">"Change"</label>
+                    <select id="change" name="change">
+                        <option value="grant">"Grant credits"</option>
+                        <option value="remove">"Remove credits"</option>
+                    </select>
+                </div>
+                <Field label="Credits" name="credits" kind="text" value=String::new() />
+                <Field label="Reason (shown in the ledger)" name="reason" value=String::new() />
+                <button type="submit">"Apply"</button>
+            </form>
+            {ledger_table(lines)}
+        </section>
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdjustFields {
+    #[serde(default)]
+    change: String,
+    #[serde(default)]
+    credits: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/orgs/{slug}/credits`: platform admins grant or remove credits with a reason.
+pub async fn admin_adjust(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    signed_in: SignedIn,
+    form: CsrfForm<AdjustFields>,
+) -> Result<Response, AppError> {
+    if !signed_in.user.is_platform_admin {
+        return Err(AppError::Forbidden);
+    }
+    let (org_id, _) = crate::admin::queries::organization(&state.db, &slug)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let f = form.fields;
+    let reason = f.reason.trim();
+    let checked = match (f.change.as_str(), parse_positive(&f.credits)) {
+        (_, Err(e)) => Err(e),
+        (_, Ok(_)) if reason.is_empty() || reason.chars().count() > 200 => {
+            Err("Give a reason of 1 to 200 characters; the ledger shows it.".to_owned())
+        }
+        ("grant", Ok(n)) => Ok((Kind::Grant, n)),
+        ("remove", Ok(n)) => Ok((Kind::Removal, -n)),
+        _ => Err("Choose to grant or to remove credits.".to_owned()),
+    };
+    let (kind, amount) = match checked {
+        Ok(change) => change,
+        Err(message) => {
+            return Err(AppError::BadRequest(message));
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    ledger::adjust(
+        &mut tx,
+        Entry {
+            org_id,
+            kind,
+            millicredits: amount,
+            reason: Some(reason),
+            reference: None,
+            actor_id: Some(signed_in.user.id),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.api.entitlements.forget(&[org_id]);
+    let verb = if amount > 0 { "Granted" } else { "Removed" };
+    flash::set(
+        &signed_in.session,
+        Flash::notice(format!("{verb} {} credits.", credits::format(amount.abs()))),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/admin/orgs/{slug}")).into_response())
+}
+
+/// Settles a paid credit pack from the Checkout success page (the webhook may come later or
+/// earlier; the ledger reference makes it count once). Returns the credits added now.
+pub async fn settle_from_success_page(
+    state: &AppState,
+    session_id: &str,
+    payment_intent_id: Option<&str>,
+    org_id: Uuid,
+) -> Result<i64, AppError> {
+    let mut tx = state.db.begin().await?;
+    billing_repo::close_checkout(&mut *tx, session_id, "complete").await?;
+    let added = ledger::settle_checkout(
+        &mut tx,
+        ledger::PaidCheckout {
+            session_id,
+            payment_intent_id,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.api.entitlements.forget(&[org_id]);
+    Ok(added)
+}

@@ -1,0 +1,146 @@
+//! Reconciliation: proves that every cached balance equals its ledger (entries minus the credits
+//! actions took) and every usage counter equals the actions behind it, reports any drift and,
+//! when asked, repairs it under the same row locks the writers take. Each check is one
+//! statement, so it sees one consistent snapshot even while actions are being recorded.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct BalanceDrift {
+    pub org_id: Uuid,
+    pub slug: String,
+    pub cached: i64,
+    pub expected: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CounterDrift {
+    pub org_id: Uuid,
+    pub period_start: chrono::DateTime<chrono::Utc>,
+    pub tier: String,
+    pub cached: Vec<i64>,
+    pub expected: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub organizations: i64,
+    pub balances: Vec<BalanceDrift>,
+    pub counters: Vec<CounterDrift>,
+    pub repaired: bool,
+}
+
+impl Report {
+    pub fn clean(&self) -> bool {
+        self.balances.is_empty() && self.counters.is_empty()
+    }
+}
+
+const EXPECTED_BALANCES: &str = "
+    SELECT c.org_id, o.slug, c.balance_millicredits AS cached,
+           (coalesce((SELECT sum(l.millicredits) FROM credit_ledger l WHERE l.org_id = c.org_id), 0)
+            - coalesce((SELECT sum(a.millicredits) FROM usage_actions a WHERE a.org_id = c.org_id), 0)
+           )::bigint AS expected
+    FROM credit_accounts c JOIN organizations o ON o.id = c.org_id";
+
+const EXPECTED_COUNTERS: &str = "
+    WITH actual AS (
+        SELECT org_id, period_start, tier,
+               count(*) FILTER (WHERE counted_as = 'included') AS included,
+               count(*) FILTER (WHERE counted_as = 'credits') AS credits,
+               count(*) FILTER (WHERE counted_as = 'overage') AS overage
+        FROM usage_actions GROUP BY 1, 2, 3
+    )
+    SELECT coalesce(a.org_id, c.org_id) AS org_id,
+           coalesce(a.period_start, c.period_start) AS period_start,
+           coalesce(a.tier, c.tier) AS tier,
+           ARRAY[coalesce(c.included, 0), coalesce(c.credits, 0), coalesce(c.overage, 0)] AS cached,
+           ARRAY[coalesce(a.included, 0), coalesce(a.credits, 0), coalesce(a.overage, 0)] AS expected
+    FROM actual a FULL JOIN usage_counters c
+      ON c.org_id = a.org_id AND c.period_start = a.period_start AND c.tier = a.tier";
+
+/// Checks every organization; with `repair`, sets drifted balances and counters to what the
+/// ledger and the actions say.
+pub async fn run(pool: &PgPool, repair: bool) -> sqlx::Result<Report> {
+    let (organizations,): (i64,) = sqlx::query_as("SELECT count(*) FROM credit_accounts")
+        .fetch_one(pool)
+        .await?;
+    let balances: Vec<BalanceDrift> = sqlx::query_as(&format!(
+        "SELECT * FROM ({EXPECTED_BALANCES}) b WHERE cached <> expected ORDER BY slug"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let counters: Vec<CounterDrift> = sqlx::query_as(&format!(
+        "SELECT * FROM ({EXPECTED_COUNTERS}) d WHERE cached <> expected
+         ORDER BY org_id, period_start, tier"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let mut report = Report {
+        organizations,
+        balances,
+        counters,
+        repaired: false,
+    };
+    if repair && !report.clean() {
+        let mut orgs: Vec<Uuid> = report
+            .balances
+            .iter()
+            .map(|d| d.org_id)
+            .chain(report.counters.iter().map(|d| d.org_id))
+            .collect();
+        orgs.sort();
+        orgs.dedup();
+        let mut tx = pool.begin().await?;
+        // The writers' lock: nothing changes these organizations until the repair commits.
+        sqlx::query(
+            "SELECT 1 FROM credit_accounts WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE",
+        )
+        .bind(&orgs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE credit_accounts c SET balance_millicredits = e.expected, updated_at = now()
+             FROM ({EXPECTED_BALANCES}) e
+             WHERE e.org_id = c.org_id AND c.org_id = ANY($1) AND e.cached <> e.expected"
+        ))
+        .bind(&orgs)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO usage_counters AS c (org_id, period_start, tier, included, credits, overage)
+             SELECT org_id, period_start, tier, expected[1], expected[2], expected[3]
+             FROM ({EXPECTED_COUNTERS}) d
+             WHERE d.org_id = ANY($1) AND d.cached <> d.expected
+             ON CONFLICT (org_id, period_start, tier) DO UPDATE SET
+                 included = EXCLUDED.included, credits = EXCLUDED.credits,
+                 overage = EXCLUDED.overage"
+        ))
+        .bind(&orgs)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        report.repaired = true;
+    }
+    Ok(report)
+}
+
+/// The periodic job: repairs and logs drift.
+pub async fn work_forever(pool: PgPool, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match run(&pool, true).await {
+            Ok(report) if report.clean() => {
+                tracing::debug!(organizations = report.organizations, "credits reconcile")
+            }
+            Ok(report) => tracing::warn!(
+                balances = report.balances.len(),
+                counters = report.counters.len(),
+                "credit drift found and repaired"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reconciliation failed"),
+        }
+    }
+}
