@@ -15,34 +15,17 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+#[path = "support/figures.rs"]
+mod support;
+use support::{figures, median, spread, Figures};
 
-#[derive(Debug, Clone, Copy)]
-struct Figures {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
+type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn sign(secret: &str, payload: &str) -> String {
     let t = chrono::Utc::now().timestamp();
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length works");
     mac.update(format!("{t}.{payload}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-    latencies.sort();
-    Figures {
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
-    }
 }
 
 /// An `invoice.paid` event for the benchmark's customer, unique per (round, n).
@@ -171,11 +154,6 @@ async fn applied_after(
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().collect();
@@ -254,10 +232,7 @@ async fn main() -> Result<(), Failure> {
     .bind(org)
     .fetch_one(&pool)
     .await?;
-    let ratio = median(ratios.clone());
-    let (low, high) = ratios
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+    let (ratio, low, high) = spread(&ratios);
     println!(
         "\nportal accepted, median: {:.0} events/s; applied, median: {:.0} events/s",
         median(portal_rates),

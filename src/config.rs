@@ -157,6 +157,11 @@ pub struct Settings {
     )]
     pub top_up_retry_seconds: u64,
 
+    /// Usage writer tasks per instance; organizations are sharded over them, and each commits
+    /// its queued actions together.
+    #[arg(long, global = true, env = "USAGE_WRITERS", default_value_t = 4)]
+    pub usage_writers: usize,
+
     /// Minutes between reconciliations of every balance with its ledger.
     #[arg(
         long,
@@ -189,6 +194,7 @@ impl Settings {
             warning_cooldown_hours: 24,
             top_up_retry_seconds: 3600,
             reconcile_every_minutes: 10,
+            usage_writers: 4,
         }
     }
 

@@ -58,6 +58,7 @@ pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Resul
     .await?;
     let org = orgs::insert_org(&mut tx, &OrgName::parse(DEMO_ORG)?).await?;
     orgs::add_member(&mut *tx, org.id, owner.id, Role::Owner).await?;
+    let api_key = crate::api::keys::create(&mut *tx, org.id, "Demo key", Some(owner.id)).await?;
 
     fs::create_dir_all(data_dir)?;
     let mut file = fs::OpenOptions::new()
@@ -77,6 +78,7 @@ pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Resul
         "Platform admin:          {DEMO_ADMIN} / {}",
         admin_password.expose()
     )?;
+    writeln!(file, "Demo Company API key:    {api_key}")?;
     tx.commit().await?;
     Ok(true)
 }

@@ -53,9 +53,6 @@ use crate::web::{assets, health};
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
 
-/// Usage writers per instance (organizations are sharded over them).
-const USAGE_WRITERS: usize = 4;
-
 /// Where the built-in Stripe emulator is mounted.
 pub const EMULATOR_PATH: &str = "/stripe-emulator";
 
@@ -167,7 +164,7 @@ impl Application {
             database.pool.clone(),
             catalog.clone(),
             WriterConfig {
-                writers: USAGE_WRITERS,
+                writers: settings.usage_writers.clamp(1, 64),
                 warning_cooldown: chrono::Duration::hours(i64::from(
                     settings.warning_cooldown_hours,
                 )),

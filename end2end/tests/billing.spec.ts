@@ -1,19 +1,12 @@
 // Billing journeys: a trial, upgrading through the hosted Checkout (declined, then 4242), the
 // cancel page, the invoice list, and the admin pages. Stripe is the portal's built-in emulator.
 import { test, expect, Page } from '@playwright/test';
-import { demoLogin, logIn, signUp, snap, uniqueEmail } from './support';
+import { demoLogin, logIn, signUp, payWith, snap, uniqueEmail } from './support';
 
 async function newOrg(page: Page, label: string): Promise<void> {
   await signUp(page, uniqueEmail(label), `${label} ${Date.now()}`);
   await page.getByRole('link', { name: 'Plans' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Plans' })).toBeVisible();
-}
-
-async function payWith(page: Page, card: string): Promise<void> {
-  await page.getByLabel('Card number').fill(card);
-  await page.getByLabel('Expiry (MM / YY)').fill('12 / 34');
-  await page.getByLabel('CVC').fill('123');
-  await page.getByRole('button', { name: 'Subscribe' }).click();
 }
 
 test.describe('with JavaScript turned off', () => {

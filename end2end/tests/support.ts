@@ -41,3 +41,11 @@ export async function logIn(page: Page, email: string, password: string): Promis
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
 }
+
+/** Fills the emulator's hosted Checkout with a test card and submits it ("Subscribe" or "Pay"). */
+export async function payWith(page: Page, card: string, button = 'Subscribe'): Promise<void> {
+  await page.getByLabel('Card number').fill(card);
+  await page.getByLabel('Expiry (MM / YY)').fill('12 / 34');
+  await page.getByLabel('CVC').fill('123');
+  await page.getByRole('button', { name: button }).click();
+}

@@ -119,15 +119,19 @@ async fn render(
     signed_in.page(status, &title, Some(m.org.id), body).await
 }
 
-/// `GET /orgs/{slug}/api-keys`
+/// Where a new key's name and secret wait, in the session, for the one page that shows them.
+const NEW_KEY: &str = "new_api_key";
+
+/// `GET /orgs/{slug}/api-keys`: shows a just-created secret once (it is removed as it is read).
 pub async fn index(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
     let m = signed_in.membership(&slug)?;
+    let secret: Option<(String, String)> = signed_in.session.remove(NEW_KEY).await?;
     let shown = Shown {
-        secret: None,
+        secret,
         name: String::new(),
         error: None,
     };
@@ -140,13 +144,14 @@ pub struct NewKeyFields {
     name: String,
 }
 
-/// `POST /orgs/{slug}/api-keys`: creates a key and shows its secret on this one answer.
+/// `POST /orgs/{slug}/api-keys`: creates a key and redirects to the page that shows its secret
+/// once (so reloading that page never creates another key).
 pub async fn create(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     signed_in: SignedIn,
     form: CsrfForm<NewKeyFields>,
-) -> Result<Page, AppError> {
+) -> Result<Response, AppError> {
     let m = signed_in.membership(&slug)?;
     if !m.role.can_manage() {
         return Err(AppError::Forbidden);
@@ -158,22 +163,19 @@ pub async fn create(
             name,
             error: Some("Give the key a name of 1 to 100 characters.".to_owned()),
         };
-        return render(
+        return Ok(render(
             &state,
             signed_in,
             m,
             StatusCode::UNPROCESSABLE_ENTITY,
             shown,
         )
-        .await;
+        .await?
+        .into_response());
     }
     let secret = keys::create(&state.db, m.org.id, &name, Some(signed_in.user.id)).await?;
-    let shown = Shown {
-        secret: Some((name, secret)),
-        name: String::new(),
-        error: None,
-    };
-    render(&state, signed_in, m, StatusCode::CREATED, shown).await
+    signed_in.session.insert(NEW_KEY, (name, secret)).await?;
+    Ok(Redirect::to(&format!("/orgs/{slug}/api-keys")).into_response())
 }
 
 /// `POST /orgs/{slug}/api-keys/{id}/revoke`

@@ -176,6 +176,16 @@ pub async fn purchases(db: &mut PgConnection, org_id: Uuid) -> sqlx::Result<Vec<
     .await
 }
 
+/// "2 × 500 credits": what a purchase bought, as the ledger shows it.
+pub fn pack_reason(purchase: &Purchase) -> String {
+    let per_pack = purchase.millicredits / i64::from(purchase.packs.max(1));
+    format!(
+        "{} × {} credits",
+        purchase.packs,
+        super::credits::format(per_pack)
+    )
+}
+
 /// A paid Checkout Session for credits, as Stripe reported it (webhook or success page).
 pub struct PaidCheckout<'a> {
     pub session_id: &'a str,
@@ -200,7 +210,7 @@ pub async fn settle_checkout(db: &mut PgConnection, paid: PaidCheckout<'_>) -> s
             org_id: purchase.org_id,
             kind: Kind::Purchase,
             millicredits: purchase.millicredits,
-            reason: Some(&format!("{} × credit pack", purchase.packs)),
+            reason: Some(&pack_reason(&purchase)),
             reference: Some(paid.session_id),
             actor_id: None,
         },

@@ -141,7 +141,7 @@ pub async fn run_once(
                         org_id: purchase.org_id,
                         kind: Kind::TopUp,
                         millicredits: purchase.millicredits,
-                        reason: Some(&format!("Auto top-up: {} × credit pack", purchase.packs)),
+                        reason: Some(&format!("Auto top-up: {}", ledger::pack_reason(&purchase))),
                         reference: Some(&purchase.id.to_string()),
                         actor_id: None,
                     },

@@ -67,8 +67,15 @@ impl TestApp {
                 &[("name", "Product")],
             )
             .await;
-        assert_eq!(created.status(), StatusCode::CREATED);
-        secret_in(&created.text().await.expect("html"))
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&created), "/orgs/acme/api-keys");
+        let shown = self.html("/orgs/acme/api-keys").await;
+        // Shown once: the next visit no longer has it.
+        assert!(!self
+            .html("/orgs/acme/api-keys")
+            .await
+            .contains("new-api-key"));
+        secret_in(&shown)
     }
 
     async fn api(
@@ -363,11 +370,9 @@ async fn the_same_idempotency_key_answers_the_same_and_records_nothing_new() {
             "/orgs/beta/api-keys",
             &[("name", "B")],
         )
-        .await
-        .text()
-        .await
-        .expect("html");
-    let beta_key = secret_in(&created);
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let beta_key = secret_in(&app.html("/orgs/beta/api-keys").await);
     let (_, body) = app.act(&beta_key, "large", "job-42").await;
     assert_eq!(body["replayed"], false);
 }
