@@ -159,7 +159,7 @@ pub struct Settings {
 
     /// Usage writer tasks per instance; organizations are sharded over them, and each commits
     /// its queued actions together.
-    #[arg(long, global = true, env = "USAGE_WRITERS", default_value_t = 4)]
+    #[arg(long, global = true, env = "USAGE_WRITERS", default_value_t = 2)]
     pub usage_writers: usize,
 
     /// Minutes between reconciliations of every balance with its ledger.
@@ -194,7 +194,7 @@ impl Settings {
             warning_cooldown_hours: 24,
             top_up_retry_seconds: 3600,
             reconcile_every_minutes: 10,
-            usage_writers: 4,
+            usage_writers: 2,
         }
     }
 
