@@ -28,6 +28,9 @@ use support::{figures, median, spread, Figures};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// One request (or transaction) of a run.
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
 /// The smallest axum server: one handler answering a constant JSON body.
 async fn minimal(port: u16) -> Result<(), Failure> {
     use axum::routing::get;
@@ -79,9 +82,7 @@ fn portal_usage(
     url: String,
     keys: Arc<Vec<String>>,
     prefix: String,
-) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-       + Send
-       + Sync {
+) -> impl Fn(usize) -> Call + Send + Sync {
     move |i| {
         let client = client.clone();
         let url = url.clone();
@@ -109,9 +110,7 @@ fn baseline_usage(
     pool: PgPool,
     orgs: Arc<Vec<Uuid>>,
     prefix: String,
-) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-       + Send
-       + Sync {
+) -> impl Fn(usize) -> Call + Send + Sync {
     move |i| {
         let pool = pool.clone();
         let org = orgs[i % orgs.len()];
@@ -144,9 +143,7 @@ fn get_json(
     client: reqwest::Client,
     url: String,
     keys: Arc<Vec<String>>,
-) -> impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-       + Send
-       + Sync {
+) -> impl Fn(usize) -> Call + Send + Sync {
     move |i| {
         let client = client.clone();
         let url = url.clone();

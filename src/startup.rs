@@ -157,7 +157,7 @@ impl Application {
             ),
             wake: Arc::new(Notify::new()),
         };
-        let api = crate::api::keys::ApiState::default();
+        let api = crate::api::ApiState::default();
         let top_up = Arc::new(Notify::new());
         let entitlements = api.entitlements.clone();
         let (usage, usage_writers) = UsageWriter::start(

@@ -3,7 +3,6 @@
 //! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; known keys are cached for a few
 //! seconds, and revoking a key drops it from this instance's cache at once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
@@ -177,13 +176,6 @@ impl FromRequestParts<AppState> for ApiCaller {
         state.api.keys.known.insert(hash, caller);
         Ok(caller)
     }
-}
-
-/// The API's shared in-memory state.
-#[derive(Clone, Default)]
-pub struct ApiState {
-    pub keys: KeyCache,
-    pub entitlements: Arc<super::entitlements::EntitlementsCache>,
 }
 
 #[cfg(test)]

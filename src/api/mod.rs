@@ -17,6 +17,13 @@ use serde_json::json;
 
 use crate::web::state::AppState;
 
+/// The API's shared in-memory state: verified keys and cached entitlements.
+#[derive(Clone, Default)]
+pub struct ApiState {
+    pub keys: keys::KeyCache,
+    pub entitlements: std::sync::Arc<entitlements::EntitlementsCache>,
+}
+
 /// A JSON error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {

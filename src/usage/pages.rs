@@ -453,6 +453,17 @@ fn top_up_view(
     }
 }
 
+/// The credits page again, with the form's messages (status 422).
+async fn refuse_credits(
+    state: &AppState,
+    signed_in: SignedIn,
+    m: Membership,
+    form: CreditsForm,
+) -> Result<Response, AppError> {
+    let page = render_credits(state, signed_in, m, StatusCode::UNPROCESSABLE_ENTITY, form).await?;
+    Ok(page.into_response())
+}
+
 /// `GET /orgs/{slug}/credits`
 pub async fn credits_page(
     State(state): State<AppState>,
@@ -491,15 +502,7 @@ pub async fn buy(
                 packs_error: Some(format!("Choose 1 to {MAX_PACKS} packs.")),
                 top_up_error: None,
             };
-            return Ok(render_credits(
-                &state,
-                signed_in,
-                m,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                refused,
-            )
-            .await?
-            .into_response());
+            return refuse_credits(&state, signed_in, m, refused).await;
         }
     };
     if let Some((_, url)) = billing_repo::open_checkout(&state.db, m.org.id).await? {
@@ -618,15 +621,7 @@ pub async fn save_auto_top_up(
                     ),
                     ..CreditsForm::default()
                 };
-                return Ok(render_credits(
-                    &state,
-                    signed_in,
-                    m,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    refused,
-                )
-                .await?
-                .into_response());
+                return refuse_credits(&state, signed_in, m, refused).await;
             }
             repo::save_top_up_settings(&state.db, m.org.id, &settings).await?;
             state.top_up.notify_one();
@@ -643,15 +638,7 @@ pub async fn save_auto_top_up(
                 top_up_error: Some(message),
                 ..CreditsForm::default()
             };
-            Ok(render_credits(
-                &state,
-                signed_in,
-                m,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                refused,
-            )
-            .await?
-            .into_response())
+            refuse_credits(&state, signed_in, m, refused).await
         }
     }
 }

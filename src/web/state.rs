@@ -24,7 +24,7 @@ pub struct AppState {
     /// Records billable actions (group commit).
     pub usage: crate::usage::writer::UsageWriter,
     /// API keys and entitlements cached in memory.
-    pub api: crate::api::keys::ApiState,
+    pub api: crate::api::ApiState,
     /// Wakes the auto top-up worker.
     pub top_up: Arc<tokio::sync::Notify>,
 }
