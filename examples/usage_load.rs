@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 #[path = "support/figures.rs"]
 mod support;
-use support::{figures, median, spread, Figures};
+use support::{figures, median, spread, CpuTime, Figures};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -43,14 +43,26 @@ async fn minimal(port: u16) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The figures of one run, and the CPU it cost.
+struct Run {
+    figures: Figures,
+    cpu: CpuTime,
+    calls: usize,
+}
+
+/// Programs whose CPU time the report shows (`usage_load` is the load generator, and the
+/// minimal axum server too).
+const PROGRAMS: [&str; 3] = ["billing-portal", "postgres", "usage_load"];
+
 /// Runs `total` calls of `one(i)` from `concurrency` closed-loop workers; returns the figures.
-async fn drive<F, Fut>(total: usize, concurrency: usize, one: F) -> Result<Figures, Failure>
+async fn drive<F, Fut>(total: usize, concurrency: usize, one: F) -> Result<Run, Failure>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let one = Arc::new(one);
+    let cpu = CpuTime::now();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -74,7 +86,12 @@ where
     for worker in workers {
         all.extend(worker.await??);
     }
-    Ok(figures(all, started.elapsed()))
+    let figures = figures(all, started.elapsed());
+    Ok(Run {
+        figures,
+        cpu: CpuTime::now().since(&cpu),
+        calls: total,
+    })
 }
 
 fn portal_usage(
@@ -204,10 +221,14 @@ async fn organizations(
     Ok((ids, keys))
 }
 
-fn row(round: usize, side: &str, f: &Figures) {
+fn row(round: usize, side: &str, run: &Run) {
+    let f = &run.figures;
     println!(
-        "{round:>5}  {side:<22} {:>9.0}  {:>7.2}  {:>7.2}",
-        f.per_second, f.p50_ms, f.p99_ms
+        "{round:>5}  {side:<22} {:>9.0}  {:>7.2}  {:>7.2}  {}",
+        f.per_second,
+        f.p50_ms,
+        f.p99_ms,
+        run.cpu.per_unit(run.calls, &PROGRAMS)
     );
 }
 
@@ -260,7 +281,7 @@ async fn main() -> Result<(), Failure> {
     println!(
         "{actions} actions per run, {concurrency} concurrent clients, {org_count} organizations (+1 hot), {rounds} interleaved rounds\n"
     );
-    println!("round  run                      per sec   p50 ms   p99 ms");
+    println!("round  run                      per sec   p50 ms   p99 ms  CPU µs per call");
     let (mut many, mut hot, mut reads) = (Vec::new(), Vec::new(), Vec::new());
     let (mut rates_many, mut rates_hot, mut rates_read) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -317,12 +338,13 @@ async fn main() -> Result<(), Failure> {
         row(round, "baseline, hot org", &base_hot);
         row(round, "entitlements", &ent);
         row(round, "minimal axum handler", &min);
-        many.push(portal_many.per_second / base_many.per_second);
-        hot.push(portal_hot.per_second / base_hot.per_second);
-        reads.push(ent.per_second / min.per_second);
-        rates_many.push(portal_many.per_second);
-        rates_hot.push(portal_hot.per_second);
-        rates_read.push(ent.per_second);
+        let rate = |r: &Run| r.figures.per_second;
+        many.push(rate(&portal_many) / rate(&base_many));
+        hot.push(rate(&portal_hot) / rate(&base_hot));
+        reads.push(rate(&ent) / rate(&min));
+        rates_many.push(rate(&portal_many));
+        rates_hot.push(rate(&portal_hot));
+        rates_read.push(rate(&ent));
     }
 
     let answered = (actions * rounds * 2) as i64;

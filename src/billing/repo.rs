@@ -1,6 +1,8 @@
 //! SQL for billing: customers, the subscription projection and its history, Checkout Sessions,
 //! invoices.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -267,40 +269,77 @@ pub struct Invoice {
     pub created: DateTime<Utc>,
 }
 
-/// Stores an invoice, never moving it back to an earlier status (a late `invoice.finalized`
-/// does not undo `invoice.paid`).
-pub async fn upsert_invoice(
-    db: impl PgExecutor<'_>,
-    org_id: Uuid,
-    i: &Invoice,
+/// Stores invoices, never moving one back to an earlier status (a late `invoice.finalized`
+/// does not undo `invoice.paid`). An invoice named more than once is stored once per statement,
+/// in the order given, so the result is the same as storing them one at a time.
+pub async fn upsert_invoices(
+    db: &mut PgConnection,
+    invoices: &[(Uuid, &Invoice)],
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO invoices (stripe_invoice_id, org_id, number, status, currency, amount_due, amount_paid,
-             period_start, period_end, hosted_invoice_url, invoice_pdf, created)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (stripe_invoice_id) DO UPDATE SET
-             number = coalesce(EXCLUDED.number, invoices.number), status = EXCLUDED.status,
-             amount_due = EXCLUDED.amount_due, amount_paid = EXCLUDED.amount_paid,
-             hosted_invoice_url = coalesce(EXCLUDED.hosted_invoice_url, invoices.hosted_invoice_url),
-             invoice_pdf = coalesce(EXCLUDED.invoice_pdf, invoices.invoice_pdf)
-         WHERE (CASE EXCLUDED.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)
-            >= (CASE invoices.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)",
-    )
-    .bind(&i.stripe_invoice_id)
-    .bind(org_id)
-    .bind(&i.number)
-    .bind(&i.status)
-    .bind(&i.currency)
-    .bind(i.amount_due)
-    .bind(i.amount_paid)
-    .bind(i.period_start)
-    .bind(i.period_end)
-    .bind(&i.hosted_invoice_url)
-    .bind(&i.invoice_pdf)
-    .bind(i.created)
-    .execute(db)
-    .await?;
+    for wave in in_waves(invoices, |(_, i)| i.stripe_invoice_id.as_str()) {
+        let column = |f: fn(&Invoice) -> Option<String>| -> Vec<Option<String>> {
+            wave.iter().map(|(_, i)| f(i)).collect()
+        };
+        sqlx::query(
+            "INSERT INTO invoices (stripe_invoice_id, org_id, number, status, currency, amount_due,
+                 amount_paid, period_start, period_end, hosted_invoice_url, invoice_pdf, created)
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                 $6::bigint[], $7::bigint[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                 $11::text[], $12::timestamptz[])
+             ON CONFLICT (stripe_invoice_id) DO UPDATE SET
+                 number = coalesce(EXCLUDED.number, invoices.number), status = EXCLUDED.status,
+                 amount_due = EXCLUDED.amount_due, amount_paid = EXCLUDED.amount_paid,
+                 hosted_invoice_url = coalesce(EXCLUDED.hosted_invoice_url, invoices.hosted_invoice_url),
+                 invoice_pdf = coalesce(EXCLUDED.invoice_pdf, invoices.invoice_pdf)
+             WHERE (CASE EXCLUDED.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)
+                >= (CASE invoices.status WHEN 'draft' THEN 0 WHEN 'open' THEN 1 ELSE 2 END)",
+        )
+        .bind(column(|i| Some(i.stripe_invoice_id.clone())))
+        .bind(wave.iter().map(|(org, _)| *org).collect::<Vec<Uuid>>())
+        .bind(column(|i| i.number.clone()))
+        .bind(column(|i| Some(i.status.clone())))
+        .bind(column(|i| Some(i.currency.clone())))
+        .bind(wave.iter().map(|(_, i)| i.amount_due).collect::<Vec<i64>>())
+        .bind(wave.iter().map(|(_, i)| i.amount_paid).collect::<Vec<i64>>())
+        .bind(wave.iter().map(|(_, i)| i.period_start).collect::<Vec<_>>())
+        .bind(wave.iter().map(|(_, i)| i.period_end).collect::<Vec<_>>())
+        .bind(column(|i| i.hosted_invoice_url.clone()))
+        .bind(column(|i| i.invoice_pdf.clone()))
+        .bind(wave.iter().map(|(_, i)| i.created).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
+    }
     Ok(())
+}
+
+/// Splits `items` into waves in which no key appears twice: an item's n-th occurrence of its key
+/// goes to wave n, so running the waves in order keeps each key's order.
+fn in_waves<T: Copy, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut seen: HashMap<K, usize> = HashMap::new();
+    let mut waves: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        let n = seen.entry(key(item)).or_insert(0);
+        if waves.len() <= *n {
+            waves.push(Vec::new());
+        }
+        waves[*n].push(*item);
+        *n += 1;
+    }
+    waves
+}
+
+/// The organizations of the given Stripe customers (unknown customers are left out).
+pub async fn orgs_of_customers(
+    db: impl PgExecutor<'_>,
+    customers: &[&str],
+) -> sqlx::Result<HashMap<String, Uuid>> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT stripe_customer_id, org_id FROM billing_customers WHERE stripe_customer_id = ANY($1)",
+    )
+    .bind(customers)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 pub async fn invoices(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Invoice>> {
@@ -312,4 +351,24 @@ pub async fn invoices(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec
     .bind(org_id)
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_waves;
+
+    #[test]
+    fn waves_hold_each_key_once_and_keep_its_order() {
+        let items = [("a", 1), ("b", 1), ("a", 2), ("a", 3), ("c", 1), ("b", 2)];
+        let waves = in_waves(&items, |(k, _)| *k);
+        assert_eq!(
+            waves,
+            vec![
+                vec![("a", 1), ("b", 1), ("c", 1)],
+                vec![("a", 2), ("b", 2)],
+                vec![("a", 3)],
+            ]
+        );
+        assert!(in_waves(&[] as &[(&str, i32)], |(k, _)| *k).is_empty());
+    }
 }

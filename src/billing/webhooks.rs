@@ -33,6 +33,12 @@ use crate::web::state::AppState;
 /// After this many failed attempts an event is marked `failed` (replayable from the admin pages).
 const MAX_ATTEMPTS: i32 = 8;
 
+/// Most events one pass claims and applies in one transaction.
+const CLAIM_LIMIT: usize = 100;
+
+/// How long a worker that found only a few events waits for more before its next pass.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// The inbox's side of the webhook: where to store events and whom to wake.
 #[derive(Clone)]
 pub struct Inbox {
@@ -124,6 +130,11 @@ pub async fn work_forever(
             Ok(0) => {
                 let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
             }
+            Ok(claimed) if claimed < CLAIM_LIMIT => {
+                // Events are arriving: let a few more commits land so the next pass applies
+                // them together instead of one small transaction each.
+                tokio::time::sleep(GATHER).await;
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "webhook worker pass failed");
@@ -139,35 +150,43 @@ async fn claim(tx: &mut sqlx::PgConnection) -> sqlx::Result<Due> {
     sqlx::query_as(
         "SELECT id, type, payload, created FROM webhook_events
          WHERE status = 'pending' AND next_attempt_at <= now()
-         ORDER BY created, received_at LIMIT 100
+         ORDER BY created, received_at LIMIT $1
          FOR UPDATE SKIP LOCKED",
     )
+    .bind(CLAIM_LIMIT as i64)
     .fetch_all(tx)
     .await
 }
 
-/// One pass: claims up to 100 due events and applies them in one transaction with one durable
-/// commit. `SKIP LOCKED` gives each event to one worker; if a worker dies its transaction rolls
-/// back and the events are due again. Should any event fail, the batch is rolled back and redone
+/// Begins a transaction that applies events. Its commit does not wait for the disk: the events
+/// it applies are already durable in the inbox, and the transaction holds both their effects and
+/// their `applied` mark, so a crash can only lose the two together, leaving the events pending to
+/// be applied again. Anything durable that builds on its effects is committed later in the same
+/// write-ahead log and so makes them durable first. Waiting would only hold up the inbox's own
+/// commits, which do answer Stripe.
+async fn begin_applying(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// One pass: claims up to [`CLAIM_LIMIT`] due events and applies them in one transaction.
+/// `SKIP LOCKED` gives each event to one worker; if a worker dies its transaction rolls back and
+/// the events are due again. Should any event fail, the batch is rolled back and redone
 /// with a savepoint per event, so the failing one is retried alone. Returns how many it claimed.
 pub async fn apply_due(
     pool: &PgPool,
     gateway: &Gateway,
     catalog: &Catalog,
 ) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_applying(pool).await?;
     let due = claim(&mut tx).await?;
     if due.is_empty() {
         return Ok(0);
     }
-    let mut outcomes = Vec::with_capacity(due.len());
-    for (_, kind, payload, created) in &due {
-        match apply_event(&mut tx, gateway, catalog, kind, payload, *created).await {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(_) => break,
-        }
-    }
-    if outcomes.len() == due.len() {
+    if let Ok(outcomes) = apply_batch(&mut tx, gateway, catalog, &due).await {
         let ids: Vec<&str> = due.iter().map(|(id, ..)| id.as_str()).collect();
         record_outcomes(&mut tx, &ids, &outcomes).await?;
         tx.commit().await?;
@@ -175,6 +194,48 @@ pub async fn apply_due(
     }
     tx.rollback().await?;
     apply_isolated(pool, gateway, catalog).await
+}
+
+/// Applies a claimed batch in the caller's transaction; the outcomes are in the batch's order.
+/// Invoice events only touch their own invoice, and an invoice's status never moves back, so
+/// they are stored together with a few set-based statements; every other event is applied
+/// alone, in order.
+async fn apply_batch(
+    tx: &mut sqlx::PgConnection,
+    gateway: &Gateway,
+    catalog: &Catalog,
+    due: &Due,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut invoices = Vec::new();
+    for (index, (_, kind, payload, _)) in due.iter().enumerate() {
+        if kind.starts_with("invoice.") {
+            let read = invoice_from_json(&payload["data"]["object"])
+                .ok_or_else(|| anyhow::anyhow!("unreadable invoice in {kind}"))?;
+            invoices.push((index, read));
+        }
+    }
+    let customers: Vec<&str> = invoices.iter().map(|(_, (c, _))| c.as_str()).collect();
+    let orgs = repo::orgs_of_customers(&mut *tx, &customers).await?;
+    let mut outcomes: Vec<Option<Outcome>> = due.iter().map(|_| None).collect();
+    let mut known = Vec::with_capacity(invoices.len());
+    for (index, (customer, invoice)) in &invoices {
+        let org = orgs.get(customer).copied();
+        outcomes[*index] = Some(match org {
+            Some(org) => {
+                known.push((org, invoice));
+                Outcome::Applied(Some(org))
+            }
+            None => Outcome::Ignored(None),
+        });
+    }
+    repo::upsert_invoices(&mut *tx, &known).await?;
+    for ((_, kind, payload, created), outcome) in due.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_none() {
+            *outcome =
+                Some(apply_event(&mut *tx, gateway, catalog, kind, payload, *created).await?);
+        }
+    }
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 /// Marks a batch's events applied or ignored in one statement.
@@ -212,7 +273,7 @@ async fn apply_isolated(
     gateway: &Gateway,
     catalog: &Catalog,
 ) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_applying(pool).await?;
     let due = claim(&mut tx).await?;
     for (id, kind, payload, created) in &due {
         sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
@@ -361,7 +422,7 @@ async fn apply_event(
         k if k.starts_with("invoice.") => match invoice_from_json(object) {
             Some((customer, invoice)) => match repo::org_of_customer(&mut *tx, &customer).await? {
                 Some(org) => {
-                    repo::upsert_invoice(&mut *tx, org, &invoice).await?;
+                    repo::upsert_invoices(&mut *tx, &[(org, &invoice)]).await?;
                     Outcome::Applied(Some(org))
                 }
                 None => Outcome::Ignored(None),

@@ -652,6 +652,123 @@ async fn duplicated_out_of_order_deliveries_end_in_the_right_state() {
         .await;
 }
 
+/// Stores invoice events straight into the inbox in one statement, so one worker claims them
+/// together; `events` is `(event id, invoice id, customer, status, created)`.
+async fn store_invoice_events(app: &TestApp, events: &[(&str, &str, &str, &str, i64)]) {
+    let payloads: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(id, invoice, customer, status, created)| {
+            serde_json::json!({
+                "id": id, "object": "event", "type": format!("invoice.{status}"),
+                "created": created,
+                "data": { "object": {
+                    "id": invoice, "object": "invoice", "customer": customer, "status": status,
+                    "number": (*status != "draft").then(|| format!("NR-{invoice}")),
+                    "currency": "usd", "amount_due": 999, "amount_paid": if *status == "paid" { 999 } else { 0 },
+                    "created": created,
+                } },
+            })
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO webhook_events (id, type, created, payload)
+         SELECT p->>'id', p->>'type', (p->>'created')::bigint, p FROM UNNEST($1::jsonb[]) AS p",
+    )
+    .bind(payloads)
+    .execute(&app.pool)
+    .await
+    .expect("store events");
+}
+
+#[tokio::test]
+async fn invoice_events_claimed_together_never_move_an_invoice_back() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.settled().await;
+    sqlx::query(
+        "INSERT INTO billing_customers (org_id, stripe_customer_id)
+         SELECT id, 'cus_batch' FROM organizations WHERE slug = 'acme' ON CONFLICT (org_id) DO NOTHING",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("customer");
+    let customer: String = sqlx::query_scalar(
+        "SELECT stripe_customer_id FROM billing_customers b JOIN organizations o ON o.id = b.org_id WHERE o.slug = 'acme'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("customer");
+    let t = chrono::Utc::now().timestamp();
+    // One invoice paid, then a late `invoice.finalized`; another only drafted then finalized;
+    // one for a customer the portal does not know.
+    store_invoice_events(
+        &app,
+        &[
+            ("evt_b1", "in_b1", &customer, "draft", t),
+            ("evt_b2", "in_b1", &customer, "paid", t + 1),
+            ("evt_b3", "in_b1", &customer, "open", t + 2),
+            ("evt_b4", "in_b2", &customer, "draft", t),
+            ("evt_b5", "in_b2", &customer, "open", t + 1),
+            ("evt_b6", "in_b3", "cus_stranger", "paid", t),
+        ],
+    )
+    .await;
+    app.settled().await;
+    let invoices: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT stripe_invoice_id, status, number, amount_paid FROM invoices
+         WHERE stripe_invoice_id LIKE 'in_b%' ORDER BY stripe_invoice_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("invoices");
+    assert_eq!(
+        invoices,
+        vec![
+            ("in_b1".into(), "paid".into(), Some("NR-in_b1".into()), 999),
+            ("in_b2".into(), "open".into(), Some("NR-in_b2".into()), 0),
+        ]
+    );
+    let statuses: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT id, status, attempts FROM webhook_events WHERE id LIKE 'evt_b%' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("events");
+    let applied = |id: &str| (id.to_owned(), "applied".to_owned(), 1);
+    assert_eq!(
+        statuses,
+        vec![
+            applied("evt_b1"),
+            applied("evt_b2"),
+            applied("evt_b3"),
+            applied("evt_b4"),
+            applied("evt_b5"),
+            ("evt_b6".into(), "ignored".into(), 1),
+        ]
+    );
+
+    // An unreadable invoice among good ones: the good ones are applied, it is kept for a retry.
+    store_invoice_events(&app, &[("evt_c1", "in_c1", &customer, "paid", t)]).await;
+    sqlx::query(
+        "INSERT INTO webhook_events (id, type, created, payload) VALUES
+         ('evt_c0', 'invoice.paid', $1, '{\"id\": \"evt_c0\", \"data\": {\"object\": {\"id\": \"in_c0\"}}}')",
+    )
+    .bind(t - 1)
+    .execute(&app.pool)
+    .await
+    .expect("unreadable event");
+    app.wait_for(
+        "SELECT status FROM invoices WHERE stripe_invoice_id = 'in_c1'",
+        "paid",
+    )
+    .await;
+    app.wait_for(
+        "SELECT coalesce(last_error, '') FROM webhook_events WHERE id = 'evt_c0'",
+        "unreadable invoice in invoice.paid",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn two_instances_share_one_inbox_and_apply_each_event_once() {
     let a =
