@@ -162,6 +162,11 @@ pub struct Settings {
     #[arg(long, global = true, env = "USAGE_WRITERS", default_value_t = 2)]
     pub usage_writers: usize,
 
+    /// Webhook inbox writer tasks per instance; each stores the deliveries queued while it (or
+    /// the others) committed, with one commit. One measured best on a 2-core machine.
+    #[arg(long, global = true, env = "WEBHOOK_WRITERS", default_value_t = 1)]
+    pub webhook_writers: usize,
+
     /// Minutes between reconciliations of every balance with its ledger.
     #[arg(
         long,
@@ -195,6 +200,7 @@ impl Settings {
             top_up_retry_seconds: 3600,
             reconcile_every_minutes: 10,
             usage_writers: 2,
+            webhook_writers: 1,
         }
     }
 

@@ -53,9 +53,6 @@ use crate::web::{assets, health};
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
 
-/// Webhook inbox writers per instance (each commits a batch while the others gather).
-const INBOX_WRITERS: usize = 4;
-
 /// Where the built-in Stripe emulator is mounted.
 pub const EMULATOR_PATH: &str = "/stripe-emulator";
 
@@ -151,7 +148,8 @@ impl Application {
             )
         });
         let stripe = stripe_gateway(&settings, listener.local_addr()?)?;
-        let (writer, writers) = InboxWriter::start(database.pool.clone(), INBOX_WRITERS);
+        let (writer, writers) =
+            InboxWriter::start(database.pool.clone(), settings.webhook_writers.clamp(1, 64));
         let inbox = Inbox {
             writer,
             secrets: Arc::new(

@@ -1,7 +1,8 @@
 //! Group commit for the webhook inbox: concurrent deliveries are written together, one
 //! multi-row INSERT and one durable commit for many events, and each delivery is answered only
-//! after the commit that holds it. Several writers take turns so one can gather while another
-//! commits.
+//! after the commit that holds it. While a writer commits, the next deliveries gather in the
+//! queue; several writers (`WEBHOOK_WRITERS`) can take turns, so one gathers while another
+//! commits, which pays off when commits are slow.
 
 use std::sync::Arc;
 
