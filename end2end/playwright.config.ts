@@ -18,6 +18,8 @@ for (const [key, value] of Object.entries(process.env)) {
 Object.assign(serverEnv, {
   HOST: '127.0.0.1',
   PORT: String(port),
+  // The offline Stripe's own origin, beside the portal (as Stripe's pages live elsewhere).
+  STRIPE_EMULATOR_PORT: String(port + 1),
   DATA_DIR: dataDir,
   E2E_DATA_DIR: dataDir,
   SEED_DEMO: 'true',

@@ -8,8 +8,6 @@ use clap::{Parser, Subcommand};
 use crate::accounts::model::Email;
 use crate::accounts::{password, repo as users};
 use crate::config::{load_catalog, Settings};
-use crate::emulator::webhooks::{self, EndpointConfig};
-use crate::emulator::{Emulator, Timing};
 use crate::seed;
 use crate::startup::{Application, Database};
 use crate::stripe_gateway::Gateway;
@@ -36,8 +34,9 @@ enum Command {
     /// Give an account the platform admin flag, creating the account (with a printed random
     /// password) if there is none with this email.
     CreateAdmin { email: String },
-    /// Serve the offline Stripe emulator on its own port, for any Stripe client.
-    StripeEmulator(EmulatorArgs),
+    /// Serve the offline Stripe emulator on its own port, for any Stripe client (the same as the
+    /// `stripe-emulator` binary, over the portal's database settings).
+    StripeEmulator(stripe_emulator::serve::Args),
     /// Create the catalog's products and prices in Stripe where missing (found by lookup_key).
     StripeSync,
     /// Manage an organization's API keys.
@@ -59,25 +58,6 @@ enum ApiKeyCommand {
         #[arg(long, default_value = "Created from the command line")]
         name: String,
     },
-}
-
-#[derive(Debug, clap::Args)]
-struct EmulatorArgs {
-    /// Port for the emulator's API (http://HOST:PORT/v1/...) and hosted pages.
-    #[arg(long, env = "STRIPE_EMULATOR_PORT", default_value_t = 12111)]
-    port: u16,
-    /// Deliver events to URL, signed with SECRET; repeat the flag (or separate with commas in
-    /// the environment variable) for several endpoints.
-    #[arg(
-        long = "webhook",
-        value_name = "URL=SECRET",
-        env = "STRIPE_EMULATOR_WEBHOOKS",
-        value_delimiter = ','
-    )]
-    webhooks: Vec<EndpointConfig>,
-    /// Deliver every event twice and out of order, as real Stripe may.
-    #[arg(long, env = "STRIPE_EMULATOR_CHAOS")]
-    chaos: bool,
 }
 
 pub async fn run() -> ExitCode {
@@ -128,10 +108,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             Err(_) => println!("The database already had users; no demo logins were created."),
         }
     }
-    match app.emulator() {
-        Some(emulator) => println!(
-            "Stripe: the built-in emulator at {}v1 (set STRIPE_SECRET_KEY to use Stripe)",
-            emulator.api_base()
+    match app.local_stripe() {
+        Some(local) => println!(
+            "Stripe: the offline emulator at {}/v1, its pages beside it (set STRIPE_SECRET_KEY to use Stripe)",
+            local.base_url()
         ),
         None => println!("Stripe: using STRIPE_SECRET_KEY"),
     }
@@ -220,47 +200,26 @@ async fn reconcile(settings: Settings, repair: bool) -> anyhow::Result<()> {
     }
 }
 
-async fn stripe_emulator(settings: Settings, args: EmulatorArgs) -> anyhow::Result<()> {
+async fn stripe_emulator(
+    settings: Settings,
+    args: stripe_emulator::serve::Args,
+) -> anyhow::Result<()> {
     let database = Database::open(&settings).await?;
     let host = settings
         .host
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    let listener = tokio::net::TcpListener::bind((host, args.port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let emulator = Emulator::new(database.pool.clone(), &base);
-    for endpoint in &args.webhooks {
-        webhooks::register(&database.pool, endpoint)
-            .await
-            .map_err(|e| anyhow::anyhow!("registering {}: {}", endpoint.url, e.message))?;
-    }
-    emulator
-        .set_chaos(args.chaos)
-        .await
-        .map_err(|e| anyhow::anyhow!("setting chaos mode: {}", e.message))?;
-    let background = emulator.start_background(Timing::default());
-    println!("\nStripe emulator listening on {base}/v1 (any sk_test_... key works)");
-    for endpoint in &args.webhooks {
-        println!("Delivering events to {}", endpoint.url);
-    }
-    println!("Press Ctrl-C to stop.\n");
-    let served = axum::serve(listener, emulator.router::<()>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    for task in background {
-        task.abort();
-    }
+    let served = stripe_emulator::serve::run_until_stopped(database.pool.clone(), host, args).await;
     database.close().await?;
-    Ok(served?)
+    served
 }
 
 async fn stripe_sync(settings: Settings) -> anyhow::Result<()> {
     let catalog = load_catalog(&settings.plans_file)?;
     let gateway = match (&settings.stripe_secret_key, &settings.stripe_api_base) {
         (Some(key), base) => Gateway::new(key.expose(), base.as_deref())?,
-        (None, Some(base)) => Gateway::new("sk_test_sync", Some(base))?,
-        (None, None) => anyhow::bail!(
-            "set STRIPE_SECRET_KEY (or STRIPE_API_BASE for a standalone emulator); the demo \
-             server syncs its built-in emulator by itself"
+        (None, _) => anyhow::bail!(
+            "set STRIPE_SECRET_KEY (with STRIPE_API_BASE for a standalone emulator); the demo \
+             server syncs its own emulator by itself"
         ),
     };
     let report = gateway.sync_catalog(&catalog).await?;

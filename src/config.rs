@@ -119,8 +119,8 @@ pub struct Settings {
     )]
     pub plans_file: PathBuf,
 
-    /// Stripe secret key (sk_test_... or sk_live_...). Unset: the built-in Stripe emulator
-    /// serves under /stripe-emulator and the portal talks to it.
+    /// Stripe secret key (sk_test_... or sk_live_...). Unset: the portal starts the offline
+    /// Stripe emulator on its own port (STRIPE_EMULATOR_PORT) and talks to it.
     #[arg(long, global = true, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<Secret>,
 
@@ -138,6 +138,16 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub stripe_webhook_secret: Vec<Secret>,
+
+    /// Port of the offline Stripe emulator the portal starts when STRIPE_SECRET_KEY is unset
+    /// (its API and hosted pages live on their own origin, as Stripe's do). `0` picks a free one.
+    #[arg(
+        long,
+        global = true,
+        env = "STRIPE_EMULATOR_PORT",
+        default_value_t = 12111
+    )]
+    pub stripe_emulator_port: u16,
 
     /// Hours before the same usage warning (80%, 100%, overage) is sent to an organization again.
     #[arg(
@@ -196,6 +206,7 @@ impl Settings {
             plans_file: PathBuf::from("plans/hybrid.toml"),
             stripe_api_base: None,
             stripe_webhook_secret: Vec::new(),
+            stripe_emulator_port: 0,
             warning_cooldown_hours: 24,
             top_up_retry_seconds: 3600,
             reconcile_every_minutes: 10,

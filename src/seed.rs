@@ -24,6 +24,31 @@ pub fn logins_file(data_dir: &Path) -> PathBuf {
     data_dir.join("demo-logins.txt")
 }
 
+/// Puts `line` into the demo logins file in place of any line starting with `label` (or at its
+/// end), keeping the file readable by its owner only.
+pub fn record_login_line(data_dir: &Path, label: &str, line: &str) -> anyhow::Result<()> {
+    let path = logins_file(data_dir);
+    let existing = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context("reading the demo logins"),
+    };
+    let mut lines: Vec<&str> = existing.lines().filter(|l| !l.starts_with(label)).collect();
+    lines.push(line);
+    fs::create_dir_all(data_dir)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .context("writing the demo logins")?;
+    for l in lines {
+        writeln!(file, "{l}")?;
+    }
+    Ok(())
+}
+
 /// A random password of 20 letters and digits.
 pub fn random_password() -> anyhow::Result<NewPassword> {
     let raw = Alphanumeric.sample_string(&mut rand::rng(), 20);

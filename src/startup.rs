@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
+use private_postgres::{ClusterOptions, PrivateCluster};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -36,10 +37,8 @@ use crate::billing::pages as billing_pages;
 use crate::billing::service;
 use crate::billing::webhooks::{self as billing_webhooks, Inbox};
 use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
-use crate::db::cluster::{ClusterOptions, PrivateCluster};
-use crate::emulator::webhooks::EndpointConfig;
-use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
+use crate::local_stripe::{self, LocalStripe};
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
@@ -52,9 +51,6 @@ use crate::web::{assets, health};
 
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
-
-/// Where the built-in Stripe emulator is mounted.
-pub const EMULATOR_PATH: &str = "/stripe-emulator";
 
 /// The database the private cluster serves the portal from.
 const PRIVATE_DATABASE: &str = "billing_portal";
@@ -81,8 +77,11 @@ impl Database {
                     PrivateCluster::start(&data_dir, &ClusterOptions { durable: true })
                 })
                 .await??;
-                crate::db::ensure_database(&cluster.connect_options("postgres"), PRIVATE_DATABASE)
-                    .await?;
+                private_postgres::ensure_database(
+                    &cluster.connect_options("postgres"),
+                    PRIVATE_DATABASE,
+                )
+                .await?;
                 (cluster.connect_options(PRIVATE_DATABASE), Some(cluster))
             }
         };
@@ -108,7 +107,7 @@ pub struct Application {
     database: Database,
     public_url: String,
     background: Vec<JoinHandle<()>>,
-    emulator: Option<Emulator>,
+    local_stripe: Option<LocalStripe>,
 }
 
 impl Application {
@@ -140,22 +139,42 @@ impl Application {
             settings.login_attempts_per_account,
             settings.login_attempts_per_ip,
         );
-        // Without a Stripe key the portal brings its own Stripe, mounted beside it.
-        let emulator = settings.stripe_secret_key.is_none().then(|| {
-            Emulator::new(
-                database.pool.clone(),
-                &format!("{public_url}{EMULATOR_PATH}"),
-            )
-        });
-        let stripe = stripe_gateway(&settings, listener.local_addr()?)?;
+        let bound = listener.local_addr()?;
+        let webhook_secrets = configured_webhook_secrets(&settings);
+        // Without a Stripe key the portal brings its own Stripe, on its own port.
+        let (local_stripe, webhook_secrets) = match &settings.stripe_secret_key {
+            Some(_) => {
+                if webhook_secrets.is_empty() {
+                    tracing::warn!("STRIPE_WEBHOOK_SECRET is unset: every webhook will be refused");
+                }
+                (None, webhook_secrets)
+            }
+            None => {
+                let mut secrets = webhook_secrets;
+                if secrets.is_empty() {
+                    secrets.push(random_webhook_secret());
+                }
+                let local = local_stripe::start(
+                    database.pool.clone(),
+                    &settings.data_dir,
+                    std::net::SocketAddr::new(bound.ip(), settings.stripe_emulator_port),
+                    &public_url,
+                    bound,
+                    &secrets[0],
+                )
+                .await?;
+                (Some(local), secrets)
+            }
+        };
+        let stripe = match &local_stripe {
+            Some(local) => Gateway::new(&local.secret_key, Some(&local.api_base()))?,
+            None => stripe_gateway(&settings)?,
+        };
         let (writer, writers) =
             InboxWriter::start(database.pool.clone(), settings.webhook_writers.clamp(1, 64));
         let inbox = Inbox {
             writer,
-            secrets: Arc::new(
-                webhook_secrets(&settings, &database.pool, &emulator, listener.local_addr()?)
-                    .await?,
-            ),
+            secrets: Arc::new(webhook_secrets),
             wake: Arc::new(Notify::new()),
         };
         let api = crate::api::ApiState::default();
@@ -196,7 +215,7 @@ impl Application {
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
         let api_routes = crate::api::router().with_state(state.clone());
-        let router = router(state, &leptos.output_name, emulator.as_ref())
+        let router = router(state, &leptos.output_name)
             .layer(sessions)
             .merge(webhooks)
             .merge(api_routes);
@@ -242,8 +261,7 @@ impl Application {
                 inbox.wake.clone(),
             )));
         }
-        if let Some(emulator) = &emulator {
-            background.extend(emulator.start_background(Timing::default()));
+        if local_stripe.is_some() {
             // The demo's Stripe gets the catalog's products and prices as soon as it serves.
             background.push(tokio::spawn(async move {
                 match stripe.sync_catalog(&catalog).await {
@@ -265,7 +283,7 @@ impl Application {
             database,
             public_url,
             background,
-            emulator,
+            local_stripe,
         })
     }
 
@@ -281,9 +299,9 @@ impl Application {
         &self.database.pool
     }
 
-    /// The built-in Stripe emulator, when no Stripe key is configured.
-    pub fn emulator(&self) -> Option<&Emulator> {
-        self.emulator.as_ref()
+    /// The offline Stripe the portal started, when no Stripe key is configured.
+    pub fn local_stripe(&self) -> Option<&LocalStripe> {
+        self.local_stripe.as_ref()
     }
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
@@ -307,19 +325,16 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        drop(self.local_stripe);
         let closed = self.database.close().await;
         served.context("serving HTTP")?;
         closed
     }
 }
 
-fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Router {
+fn router(state: AppState, output_name: &str) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let mut routes = Router::new();
-    if let Some(emulator) = emulator {
-        routes = routes.nest(EMULATOR_PATH, emulator.router());
-    }
-    routes
+    Router::new()
         .route("/", get(accounts::home))
         .route("/signup", get(accounts::signup_form).post(accounts::signup))
         .route("/login", get(accounts::login_form).post(accounts::login))
@@ -369,48 +384,20 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// The secrets webhooks are verified with. Without a Stripe key the portal registers its own
-/// endpoint with its built-in emulator, with STRIPE_WEBHOOK_SECRET or a fresh random secret.
-async fn webhook_secrets(
-    settings: &Settings,
-    pool: &PgPool,
-    emulator: &Option<Emulator>,
-    bound: SocketAddr,
-) -> anyhow::Result<Vec<String>> {
-    let mut secrets: Vec<String> = settings
+/// The webhook signing secrets from the configuration, trimmed, empty ones dropped.
+fn configured_webhook_secrets(settings: &Settings) -> Vec<String> {
+    settings
         .stripe_webhook_secret
         .iter()
         .map(|s| s.expose().trim().to_owned())
         .filter(|s| !s.is_empty())
-        .collect();
-    if emulator.is_some() {
-        if secrets.is_empty() {
-            secrets.push(crate::emulator::store::new_id("whsec"));
-        }
-        let endpoint = EndpointConfig {
-            url: format!("http://{}/webhooks/stripe", loopback(bound)),
-            secret: secrets[0].clone(),
-        };
-        crate::emulator::webhooks::register(pool, &endpoint)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "registering the webhook endpoint with the emulator: {}",
-                    e.message
-                )
-            })?;
-    } else if secrets.is_empty() {
-        tracing::warn!("STRIPE_WEBHOOK_SECRET is unset: every webhook will be refused");
-    }
-    Ok(secrets)
+        .collect()
 }
 
-fn loopback(bound: SocketAddr) -> SocketAddr {
-    let mut local = bound;
-    if local.ip().is_unspecified() {
-        local.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
-    }
-    local
+/// A signing secret for the portal's endpoint at its own emulator, when none is configured.
+fn random_webhook_secret() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    format!("whsec_{}", Alphanumeric.sample_string(&mut rand::rng(), 32))
 }
 
 async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {
@@ -428,17 +415,13 @@ async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>
     }
 }
 
-/// Stripe with the configured key, or, without one, the built-in emulator, which the server
-/// calls over loopback whatever address people use.
-fn stripe_gateway(settings: &Settings, bound: SocketAddr) -> anyhow::Result<Gateway> {
-    if let Some(key) = &settings.stripe_secret_key {
-        return Gateway::new(key.expose(), settings.stripe_api_base.as_deref());
-    }
-    let local = loopback(bound);
-    Gateway::new(
-        "sk_test_portal",
-        Some(&format!("http://{local}{EMULATOR_PATH}/")),
-    )
+/// Stripe with the configured key (at Stripe, or at `STRIPE_API_BASE`).
+fn stripe_gateway(settings: &Settings) -> anyhow::Result<Gateway> {
+    let key = settings
+        .stripe_secret_key
+        .as_ref()
+        .context("a Stripe secret key is needed")?;
+    Gateway::new(key.expose(), settings.stripe_api_base.as_deref())
 }
 
 fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> {

@@ -1,5 +1,5 @@
 // Billing journeys: a trial, upgrading through the hosted Checkout (declined, then 4242), the
-// cancel page, the invoice list, and the admin pages. Stripe is the portal's built-in emulator.
+// cancel page, the invoice list, and the admin pages. Stripe is the offline emulator the portal starts on its own port.
 import { test, expect, Page } from '@playwright/test';
 import { demoLogin, logIn, signUp, payWith, snap, uniqueEmail } from './support';
 

@@ -1,7 +1,5 @@
-//! The database: connecting, migrating, and (when no `DATABASE_URL` is given) running a private
-//! PostgreSQL cluster from the binaries on the machine.
-
-pub mod cluster;
+//! The database: connecting and migrating. (The private cluster the demo runs when no
+//! `DATABASE_URL` is given is the `private-postgres` crate.)
 
 use std::time::Duration;
 
@@ -26,37 +24,31 @@ pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow:
 /// Applies pending migrations. sqlx holds a PostgreSQL advisory lock while it migrates, so
 /// instances that start together take turns and the later ones find nothing to do.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    forget_moved_migrations(pool).await?;
     MIGRATOR
         .run(pool)
         .await
         .context("applying database migrations")
 }
 
-/// Creates `name` on the server `admin` points at, unless it exists.
-pub async fn ensure_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(admin.clone())
+/// The Stripe emulator's tables were once created by the portal's own migration
+/// `20261121000002_stripe_emulator`; the emulator now has migrations of its own, which adopt those
+/// tables. The portal's record of that migration would make sqlx refuse to start ("applied but
+/// missing"), so it is forgotten first; the tables themselves stay.
+async fn forget_moved_migrations(pool: &PgPool) -> anyhow::Result<()> {
+    let recorded: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await
+            .context("looking for earlier migrations")?;
+    if recorded {
+        sqlx::query(
+            "DELETE FROM public._sqlx_migrations
+             WHERE version = 20261121000002 AND description = 'stripe emulator'",
+        )
+        .execute(pool)
         .await
-        .context("connecting to PostgreSQL to create the database")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&pool)
-            .await?;
-    if !exists {
-        // Identifiers cannot be bound as parameters; quote it as PostgreSQL does.
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        let created = sqlx::query(&format!("CREATE DATABASE {quoted}"))
-            .execute(&pool)
-            .await;
-        match created {
-            Ok(_) => {}
-            // Another instance created it in the meantime.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(e).context("creating the database"),
-        }
+        .context("forgetting the emulator's old migration")?;
     }
-    pool.close().await;
     Ok(())
 }

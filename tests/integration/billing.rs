@@ -4,7 +4,7 @@ use billing_portal::billing::catalog;
 use billing_portal::stripe_gateway::Gateway;
 use stripe_product::price::ListPrice;
 
-use crate::emulator::TestEmulator;
+use crate::harness::StandaloneStripe;
 
 fn hybrid() -> catalog::Catalog {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
@@ -13,8 +13,8 @@ fn hybrid() -> catalog::Catalog {
 
 #[tokio::test]
 async fn catalog_sync_creates_missing_prices_once() {
-    let emu = TestEmulator::start().await;
-    let gateway = Gateway::new("sk_test_sync", Some(&emu.base)).expect("gateway");
+    let emu = StandaloneStripe::start().await;
+    let gateway = Gateway::new(&emu.key, Some(&emu.base)).expect("gateway");
     let catalog = hybrid();
 
     let first = gateway.sync_catalog(&catalog).await.expect("first sync");
@@ -66,14 +66,14 @@ async fn catalog_sync_creates_missing_prices_once() {
 
 #[tokio::test]
 async fn stripe_sync_from_the_command_line() {
-    let emu = TestEmulator::start().await;
+    let emu = StandaloneStripe::start().await;
     // The emulator runs on this test's runtime, so the command must not block it.
     let run = || {
         let base = emu.base.clone();
         tokio::process::Command::new(env!("CARGO_BIN_EXE_billing-portal"))
             .arg("stripe-sync")
             .env("STRIPE_API_BASE", base)
-            .env_remove("STRIPE_SECRET_KEY")
+            .env("STRIPE_SECRET_KEY", &emu.key)
             .output()
     };
     let first = run().await.expect("run");
@@ -102,9 +102,7 @@ impl TestApp {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let found = self
-                .client
-                .get(self.url("/stripe-emulator/v1/prices"))
-                .bearer_auth("sk_test_x")
+                .stripe_call(reqwest::Method::GET, "/v1/prices")
                 .query(&[("lookup_keys[]", "credit_pack_500")])
                 .send()
                 .await
@@ -150,9 +148,7 @@ impl TestApp {
     /// The emulator's deliveries, made or queued.
     pub(crate) async fn delivery_log(&self) -> Vec<serde_json::Value> {
         let log = self
-            .client
-            .get(self.url("/stripe-emulator/_emulator/deliveries"))
-            .bearer_auth("sk_test_x")
+            .stripe_call(reqwest::Method::GET, "/_emulator/deliveries")
             .send()
             .await
             .expect("deliveries")
@@ -210,9 +206,7 @@ impl TestApp {
 
     pub(crate) async fn advance_stripe_clock(&self, seconds: i64) {
         let answer = self
-            .client
-            .post(self.url("/stripe-emulator/_emulator/clock/advance"))
-            .bearer_auth("sk_test_x")
+            .stripe_call(reqwest::Method::POST, "/_emulator/clock/advance")
             .form(&[("seconds", seconds.to_string())])
             .send()
             .await
@@ -231,7 +225,7 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let url = location(&response);
-        assert!(url.contains("/stripe-emulator/checkout/cs_"), "{url}");
+        assert!(url.starts_with(&self.stripe_url("/checkout/cs_")), "{url}");
         url
     }
 
@@ -445,7 +439,7 @@ async fn cancel_at_period_end_and_resume() {
     let portal = app
         .submit("/orgs/acme/billing", "/orgs/acme/billing/portal", &[])
         .await;
-    assert!(location(&portal).contains("/stripe-emulator/portal/bps_"));
+    assert!(location(&portal).starts_with(&app.stripe_url("/portal/bps_")));
 }
 
 #[tokio::test]
@@ -617,9 +611,7 @@ async fn duplicated_out_of_order_deliveries_end_in_the_right_state() {
         app.count("SELECT count(*) FROM webhook_events").await,
     );
     let chaos = app
-        .client
-        .post(app.url("/stripe-emulator/_emulator/chaos"))
-        .bearer_auth("sk_test_x")
+        .stripe_call(reqwest::Method::POST, "/_emulator/chaos")
         .form(&[("enabled", "true")])
         .send()
         .await
@@ -775,18 +767,16 @@ async fn two_instances_share_one_inbox_and_apply_each_event_once() {
     let a =
         TestApp::spawn_with(|s| s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")])
             .await;
-    let emulator_api = a.url("/stripe-emulator");
+    let emulator_api = a.stripe_url("");
     let b = TestApp::spawn_on(a.database_url.clone(), |s| {
-        s.stripe_secret_key = Some("sk_test_b".parse().expect("key"));
+        s.stripe_secret_key = Some(a.stripe_key().parse().expect("key"));
         s.stripe_api_base = Some(emulator_api.clone());
         s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")];
     })
     .await;
     // Stripe delivers every event to both instances.
     let registered = a
-        .client
-        .post(a.url("/stripe-emulator/_emulator/webhook_endpoints"))
-        .bearer_auth("sk_test_x")
+        .stripe_call(reqwest::Method::POST, "/_emulator/webhook_endpoints")
         .form(&[
             ("url", b.url("/webhooks/stripe")),
             ("secret", SECRET.to_owned()),
@@ -876,7 +866,7 @@ async fn a_failed_renewal_keeps_the_plan_with_a_banner_and_recovers_when_the_car
 async fn when_grace_runs_out_the_org_moves_to_free_and_stripe_cancels() {
     let app = TestApp::spawn().await;
     app.past_due_customer().await;
-    let gateway = Gateway::new("sk_test_x", Some(&app.url("/stripe-emulator"))).expect("gateway");
+    let gateway = Gateway::new(app.stripe_key(), Some(&app.stripe_url(""))).expect("gateway");
     let catalog = hybrid();
     // Six days on nothing happens; past seven the subscription ends.
     let soon = chrono::Utc::now() + chrono::Duration::days(6);

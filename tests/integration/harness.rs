@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use billing_portal::config::Settings;
-use billing_portal::db::cluster::{ClusterOptions, PrivateCluster};
 use billing_portal::startup::Application;
+use private_postgres::{ClusterOptions, PrivateCluster};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::{Response, StatusCode};
@@ -67,6 +67,9 @@ pub async fn fresh_database() -> (PgConnectOptions, String) {
 
 pub struct TestApp {
     pub base: String,
+    /// The offline Stripe the app started (its own address and key), unless a Stripe key was set.
+    pub stripe_base: Option<String>,
+    pub stripe_key: Option<String>,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub database_url: String,
@@ -94,9 +97,13 @@ impl TestApp {
             .expect("building the app");
         let base = format!("http://{}", app.local_addr().expect("bound"));
         let pool = app.pool().clone();
+        let stripe_base = app.local_stripe().map(|s| s.base_url().to_owned());
+        let stripe_key = app.local_stripe().map(|s| s.secret_key.clone());
         tokio::spawn(app.run_until(std::future::pending()));
         Self {
             base,
+            stripe_base,
+            stripe_key,
             client: browser(),
             pool,
             database_url,
@@ -106,6 +113,29 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A URL on the app's offline Stripe (its own origin).
+    pub fn stripe_url(&self, path: &str) -> String {
+        let base = self
+            .stripe_base
+            .as_deref()
+            .expect("this app runs its own Stripe");
+        format!("{base}{path}")
+    }
+
+    /// The secret key the app's offline Stripe accepts.
+    pub fn stripe_key(&self) -> &str {
+        self.stripe_key
+            .as_deref()
+            .expect("this app runs its own Stripe")
+    }
+
+    /// An authenticated call to the app's offline Stripe (form-encoded, as Stripe takes them).
+    pub fn stripe_call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.stripe_url(path))
+            .bearer_auth(self.stripe_key())
     }
 
     /// A second, independent browser (its own cookies) against the same server.
@@ -256,3 +286,51 @@ pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// A Stripe emulator of its own (not the one an app starts), on a fresh database, for tests of
+/// the gateway and the command line against "some Stripe".
+pub struct StandaloneStripe {
+    pub base: String,
+    pub key: String,
+    pub stripe: stripe::Client,
+    _running: stripe_emulator::Running,
+}
+
+impl StandaloneStripe {
+    pub async fn start() -> Self {
+        let (options, _) = fresh_database().await;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .expect("pool");
+        let key = stripe_emulator::ApiKeys::generate();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let running = stripe_emulator::serve::start(
+            pool,
+            listener,
+            None,
+            stripe_emulator::Config {
+                secret_keys: stripe_emulator::ApiKeys::new([key.clone()]).expect("key"),
+                webhooks: Vec::new(),
+                chaos: false,
+                timing: stripe_emulator::Timing::default(),
+            },
+        )
+        .await
+        .expect("the emulator starts");
+        let base = running.base_url().to_owned();
+        let stripe = stripe::ClientBuilder::new(&key)
+            .url(format!("{base}/"))
+            .build()
+            .expect("stripe client");
+        Self {
+            base,
+            key,
+            stripe,
+            _running: running,
+        }
+    }
+}

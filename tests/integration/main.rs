@@ -4,7 +4,6 @@ mod harness;
 
 mod accounts;
 mod billing;
-mod emulator;
 mod orgs_and_admin;
 mod platform;
 mod usage;

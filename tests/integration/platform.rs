@@ -197,36 +197,82 @@ async fn errors_under_api_are_json_with_a_code() {
 }
 
 #[tokio::test]
-async fn without_a_stripe_key_the_portal_serves_its_own_stripe_emulator() {
+async fn without_a_stripe_key_the_portal_runs_its_own_stripe_on_another_origin() {
     let app = TestApp::spawn().await;
-    let client = stripe::ClientBuilder::new("sk_test_portal")
-        .url(app.url("/stripe-emulator/"))
+    let stripe_base = app.stripe_url("");
+    assert_ne!(
+        stripe_base, app.base,
+        "the emulator has an origin of its own"
+    );
+    let client = stripe::ClientBuilder::new(app.stripe_key())
+        .url(format!("{stripe_base}/"))
         .build()
         .expect("client");
     let customer = stripe_core::customer::CreateCustomer::new()
-        .email("mounted@acme.test")
+        .email("local@acme.test")
         .send(&client)
         .await
-        .expect("the in-process emulator answers");
+        .expect("the portal's emulator answers with its key");
     assert!(customer.id.as_str().starts_with("cus_"));
     let portal = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
         .customer(customer.id.as_str())
         .send(&client)
         .await
         .expect("portal session");
-    assert!(portal.url.starts_with(&app.url("/stripe-emulator/portal/")));
+    assert!(portal.url.starts_with(&app.stripe_url("/portal/")));
     assert_eq!(
-        app.get(&portal.url[app.base.len()..]).await.status(),
+        app.client
+            .get(&portal.url)
+            .send()
+            .await
+            .expect("page")
+            .status(),
         StatusCode::OK
     );
+    // Another key, even a test key, is Stripe's 401.
+    let other = stripe::ClientBuilder::new("sk_test_not_the_demos_key")
+        .url(format!("{stripe_base}/"))
+        .build()
+        .expect("client");
+    assert!(stripe_core::customer::ListCustomer::new()
+        .send(&other)
+        .await
+        .is_err());
+    // Nothing of the emulator is served on the portal's address, nor the portal on its.
+    for path in [
+        "/stripe-emulator/v1/customers",
+        "/v1/customers",
+        "/_emulator/clock",
+    ] {
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    for path in ["/login", "/signup", "/healthz", "/orgs/new"] {
+        let response = app
+            .client
+            .get(app.stripe_url(path))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // The key is kept in the data folder and written beside the demo logins.
+    let logins =
+        std::fs::read_to_string(app.data_dir.path().join("demo-logins.txt")).expect("demo logins");
+    assert!(logins.contains(app.stripe_key()), "{logins}");
+    assert!(logins.contains(&stripe_base), "{logins}");
 }
 
 #[tokio::test]
-async fn with_a_stripe_key_no_emulator_is_mounted() {
+async fn with_a_stripe_key_no_emulator_is_started() {
     let app = TestApp::spawn_with(|s| {
         s.stripe_secret_key = Some("sk_test_real".parse().expect("secret"))
     })
     .await;
+    assert!(app.stripe_base.is_none());
     assert_eq!(
         app.get("/stripe-emulator/v1/customers").await.status(),
         StatusCode::NOT_FOUND
@@ -258,4 +304,92 @@ async fn a_broken_plan_catalog_stops_start_up_naming_file_plan_and_field() {
             broken.display()
         )
     );
+}
+
+#[tokio::test]
+async fn the_portals_migrations_create_no_emulator_tables() {
+    let (_, url) = fresh_database().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let database = Database::open(&Settings::local(Some(url), dir.path().into()))
+        .await
+        .expect("migrated");
+    let emulator_schema: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'stripe_emulator')",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("query");
+    assert!(
+        !emulator_schema,
+        "the portal's migrations made emulator tables"
+    );
+    let recorded: Vec<String> =
+        sqlx::query_scalar("SELECT description FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&database.pool)
+            .await
+            .expect("migrations");
+    assert!(
+        !recorded.iter().any(|d| d.contains("emulator")),
+        "{recorded:?}"
+    );
+}
+
+/// A demo data folder from before the emulator had its own crate: the portal's migration
+/// `20261121000002_stripe_emulator` had made the emulator's tables and recorded itself. The
+/// portal still starts on it, and the emulator adopts its tables with what they hold.
+#[tokio::test]
+async fn a_database_from_before_the_move_keeps_working_with_its_stripe_state() {
+    let (options, url) = fresh_database().await;
+    {
+        let pool = sqlx::PgPool::connect_with(options).await.expect("pool");
+        billing_portal::db::migrate(&pool)
+            .await
+            .expect("today's portal migrations");
+        // What the old migration left: its record in the portal's table, and the tables.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (20261121000002, 'stripe emulator', true, '\\x00'::bytea, 1)",
+        )
+        .execute(&pool)
+        .await
+        .expect("old record");
+        sqlx::raw_sql(include_str!(
+            "../../crates/stripe-emulator/migrations/20261121000001_objects.sql"
+        ))
+        .execute(&pool)
+        .await
+        .expect("old tables");
+        sqlx::query(
+            "INSERT INTO stripe_emulator.objects (id, kind, created, data)
+             VALUES ('cus_fromtheolddays0000000001', 'customer', 1700000000,
+                     '{\"id\": \"cus_fromtheolddays0000000001\", \"object\": \"customer\",
+                       \"email\": \"old@acme.test\", \"created\": 1700000000, \"metadata\": {}}')",
+        )
+        .execute(&pool)
+        .await
+        .expect("an old customer");
+        pool.close().await;
+    }
+    let app = TestApp::spawn_on(url, |_| {}).await;
+    let customer: serde_json::Value = app
+        .stripe_call(
+            reqwest::Method::GET,
+            "/v1/customers/cus_fromtheolddays0000000001",
+        )
+        .send()
+        .await
+        .expect("retrieve")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(customer["email"], "old@acme.test", "{customer}");
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let old_record = app
+        .count("SELECT count(*) FROM public._sqlx_migrations WHERE version = 20261121000002")
+        .await;
+    assert_eq!(old_record, 0);
+    let adopted = app
+        .count("SELECT count(*) FROM stripe_emulator._sqlx_migrations")
+        .await;
+    assert_eq!(adopted, 1);
 }

@@ -44,8 +44,8 @@ impl TestApp {
         form.extend(amount.map(|a| ("amount", a)));
         let refund = self
             .another_browser()
-            .post(self.url("/stripe-emulator/v1/refunds"))
-            .bearer_auth("sk_test_x")
+            .post(self.stripe_url("/v1/refunds"))
+            .bearer_auth(self.stripe_key())
             .form(&form)
             .send()
             .await
@@ -182,7 +182,7 @@ impl TestApp {
             .await;
         assert_eq!(opened.status(), StatusCode::SEE_OTHER);
         let url = location(&opened);
-        assert!(url.contains("/stripe-emulator/checkout/cs_"), "{url}");
+        assert!(url.starts_with(&self.stripe_url("/checkout/cs_")), "{url}");
         self.pay_checkout(&url, card).await
     }
 }
