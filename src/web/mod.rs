@@ -1,5 +1,6 @@
 //! What every page shares: application state, the layout shell, rendering Leptos views to HTML,
-//! anti-forgery checks on forms, flash messages, static assets, the health check and input hygiene.
+//! anti-forgery checks on forms, flash messages, static assets, the health check, input hygiene and the check on
+//! external links.
 
 pub mod assets;
 pub mod context;
@@ -8,4 +9,5 @@ pub mod flash;
 pub mod health;
 pub mod hygiene;
 pub mod layout;
+pub mod links;
 pub mod state;
