@@ -65,7 +65,8 @@ impl KeyMissLimiter {
             Ok(_) => self.blocked.insert(ip, now + self.replenish),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                self.blocked.insert(ip, now + wait.max(Duration::from_millis(1)));
+                self.blocked
+                    .insert(ip, now + wait.max(Duration::from_millis(1)));
             }
         }
     }
@@ -96,7 +97,10 @@ mod tests {
             limiter.missed(ip);
         }
         let wait = limiter.wait(ip).expect("throttled after 3 misses");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         // Another address is unaffected.
         assert_eq!(limiter.wait(IpAddr::from([10, 0, 0, 2])), None);
     }

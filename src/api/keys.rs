@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use sqlx::PgExecutor;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::ApiError;
@@ -24,6 +24,9 @@ use crate::web::state::AppState;
 
 /// Every key starts with this, so a leaked one is easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "bpk_";
+
+/// Random characters after the prefix.
+const KEY_RANDOM_LEN: usize = 40;
 
 /// How long a verified key is trusted without asking the database again. Another instance's
 /// revocation takes effect within this time.
@@ -73,7 +76,7 @@ pub struct NewKey {
 pub fn generate() -> NewKey {
     let secret = format!(
         "{KEY_PREFIX}{}",
-        Alphanumeric.sample_string(&mut rand::rng(), 40)
+        Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_LEN)
     );
     NewKey {
         prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
@@ -170,6 +173,13 @@ impl FromRequestParts<AppState> for ApiCaller {
         if let Some(wait) = state.api.key_misses.wait(ip) {
             return Err(throttled(wait));
         }
+        // Every key is issued in one shape ([`generate`]); anything else is a miss without a query.
+        if !looks_like_a_key(secret) {
+            state.api.key_misses.missed(ip);
+            return Err(unauthorized(
+                "This API key is not valid or has been revoked.",
+            ));
+        }
         // Looked up by the hash, so the lookup's timing tells nothing about the secret; the
         // stored hash is compared again in constant time all the same.
         let found: Option<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
@@ -197,6 +207,15 @@ impl FromRequestParts<AppState> for ApiCaller {
         state.api.keys.known.insert(hash, caller);
         Ok(caller)
     }
+}
+
+/// Whether `secret` has the shape of the keys [`generate`] issues.
+fn looks_like_a_key(secret: &str) -> bool {
+    secret.len() == KEY_PREFIX.len() + KEY_RANDOM_LEN
+        && secret.starts_with(KEY_PREFIX)
+        && secret[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The peer address of the connection (the portal takes no forwarding headers on trust).
@@ -235,5 +254,12 @@ mod tests {
         assert!(a.secret.starts_with(&a.prefix));
         assert_eq!(a.hash, digest(&a.secret));
         assert_ne!(a.hash, b.hash);
+        assert!(looks_like_a_key(&a.secret));
+        assert!(!looks_like_a_key("bpk_short"));
+        assert!(!looks_like_a_key(&format!("xxx_{}", &a.secret[4..])));
+        assert!(!looks_like_a_key(&format!(
+            "{}\u{0}",
+            &a.secret[..a.secret.len() - 1]
+        )));
     }
 }

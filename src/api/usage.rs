@@ -307,6 +307,7 @@ fn answer(catalog: &Catalog, action: &NewAction, outcome: Outcome) -> ActionAnsw
         (status = 409, description = "The idempotency key was used for another tier", body = ActionAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]
@@ -337,6 +338,7 @@ pub async fn record_one(
         (status = 200, description = "Each action answered on its own, in order", body = BatchAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "An action is invalid or the batch is too large; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]

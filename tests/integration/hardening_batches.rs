@@ -314,7 +314,11 @@ async fn webhooks_with_nul_or_huge_ids_get_400_and_ordinary_deliveries_all_commi
             if good {
                 assert_eq!(status, StatusCode::OK, "an ordinary delivery failed");
             } else {
-                assert_eq!(status, StatusCode::BAD_REQUEST, "a bad event was not refused");
+                assert_eq!(
+                    status,
+                    StatusCode::BAD_REQUEST,
+                    "a bad event was not refused"
+                );
             }
         }
     }
@@ -327,9 +331,10 @@ async fn webhooks_with_nul_or_huge_ids_get_400_and_ordinary_deliveries_all_commi
     }
     // (The built-in emulator delivers events of its own; none of them looks like these.)
     assert!(
-        stored
-            .iter()
-            .all(|id| id.len() < 255 && !id.contains('\0') && !id.starts_with("evt_nul") && id != "evt_ctl_type"),
+        stored.iter().all(|id| id.len() < 255
+            && !id.contains('\0')
+            && !id.starts_with("evt_nul")
+            && id != "evt_ctl_type"),
         "a bad event was stored"
     );
 }
@@ -375,7 +380,11 @@ async fn the_inbox_writer_fails_only_the_event_the_database_refuses() {
         .filter(|(_, a)| a.is_err())
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(failed, vec![5, 6], "only the refused events fail: {answers:?}");
+    assert_eq!(
+        failed,
+        vec![5, 6],
+        "only the refused events fail: {answers:?}"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM webhook_events WHERE id LIKE 'evt_direct_%'")
             .await,
@@ -508,7 +517,10 @@ async fn invoice_links_must_be_https_and_an_event_must_carry_the_object_its_type
     .await
     .expect("old invoice");
     let page = app.billing_page().await;
-    assert!(page.contains("NR-in_js") && page.contains("NR-old"), "{page}");
+    assert!(
+        page.contains("NR-in_js") && page.contains("NR-old"),
+        "{page}"
+    );
     assert!(
         page.contains("https://pay.stripe.com/invoice/acct_1/in_js/pdf"),
         "the https link is kept"
@@ -529,7 +541,11 @@ fn client_from(ip: [u8; 4]) -> reqwest::Client {
         .expect("client")
 }
 
-async fn entitlements_with(app: &TestApp, client: &reqwest::Client, key: &str) -> reqwest::Response {
+async fn entitlements_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    key: &str,
+) -> reqwest::Response {
     client
         .get(app.url("/api/v1/entitlements"))
         .bearer_auth(key)
@@ -552,7 +568,9 @@ async fn wrong_api_keys_are_throttled_per_address_and_write_nothing() {
     // The attacker's own good key, verified before the flood.
     let attackers_key = app.key_for(org).await;
     assert_eq!(
-        entitlements_with(&app, &attacker, &attackers_key).await.status(),
+        entitlements_with(&app, &attacker, &attackers_key)
+            .await
+            .status(),
         StatusCode::OK
     );
     let snapshot = || async {
@@ -568,7 +586,7 @@ async fn wrong_api_keys_are_throttled_per_address_and_write_nothing() {
     let before = snapshot().await;
 
     for i in 0..30 {
-        let wrong = format!("bpk_wrong{i:036}");
+        let wrong = format!("bpk_wrong{i:035}"); // shaped like a key: looked up, not found
         let answer = entitlements_with(&app, &attacker, &wrong).await;
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "miss {i}");
     }
@@ -595,7 +613,9 @@ async fn wrong_api_keys_are_throttled_per_address_and_write_nothing() {
     );
     // A key verified before the flood keeps working from the throttled address.
     assert_eq!(
-        entitlements_with(&app, &attacker, &attackers_key).await.status(),
+        entitlements_with(&app, &attacker, &attackers_key)
+            .await
+            .status(),
         StatusCode::OK
     );
 }
