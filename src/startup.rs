@@ -28,8 +28,8 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
-use crate::api::key_misses::KeyMissLimiter;
 use crate::admin::pages as admin;
+use crate::api::key_misses::KeyMissLimiter;
 use crate::api::keys_page as api_keys;
 use crate::billing::catalog::Catalog;
 use crate::billing::inbox_writer::InboxWriter;

@@ -94,7 +94,9 @@ async fn write_forever(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 tracing::warn!(error = %e, events = batch.len(),
                     "a group commit of webhook events failed; storing them one by one");
                 for job in batch {
-                    let outcome = insert(&pool, &[&job.event]).await.map_err(|e| e.to_string());
+                    let outcome = insert(&pool, &[&job.event])
+                        .await
+                        .map_err(|e| e.to_string());
                     let _ = job.done.send(outcome);
                 }
             }

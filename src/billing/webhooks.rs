@@ -570,7 +570,10 @@ mod tests {
         assert_eq!(object_mismatch("charge.refunded", &event("charge")), None);
         assert_eq!(object_mismatch("customer.created", &event("charge")), None);
         let refused = object_mismatch("invoice.paid", &event("charge")).expect("refused");
-        assert!(refused.contains("invoice.paid must carry an object of type \"invoice\""), "{refused}");
+        assert!(
+            refused.contains("invoice.paid must carry an object of type \"invoice\""),
+            "{refused}"
+        );
         assert!(object_mismatch("charge.refunded", &json!({ "data": {} })).is_some());
         assert!(object_mismatch("customer.subscription.deleted", &event("invoice")).is_some());
     }
