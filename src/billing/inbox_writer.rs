@@ -11,6 +11,8 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::db::refused_by_database;
+
 /// Most events one commit carries.
 const MAX_BATCH: usize = 128;
 
@@ -82,7 +84,9 @@ async fn write_forever(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     let _ = job.done.send(Ok(()));
                 }
             }
-            Err(e) if batch.len() == 1 => {
+            Err(e) if batch.len() == 1 || !refused_by_database(&e) => {
+                // Alone, or the database is unreachable: storing each again would only wait on
+                // it once per event.
                 for job in batch {
                     let _ = job.done.send(Err(e.to_string()));
                 }

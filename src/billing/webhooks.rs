@@ -144,7 +144,9 @@ fn check_head(head: &Head<'_>, body: &[u8]) -> Result<(), &'static str> {
         return Err("The API version must be 1 to 64 characters without control characters.");
     }
     if json_text_has_nul(body) {
-        return Err("The event holds a NUL character (\\u0000), which cannot be stored.");
+        return Err(
+            "The event holds a NUL character (\\u0000) or an invalid escape, which cannot be stored.",
+        );
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use super::period::{self, Period};
 use super::warnings::{crossed, Warning};
 use crate::billing::catalog::{Catalog, Limit, Plan};
 use crate::billing::subscription::{effective_plan, Stored};
+use crate::db::refused_by_database;
 
 /// Most actions one commit carries.
 const MAX_BATCH_ACTIONS: usize = 2000;
@@ -180,7 +181,9 @@ async fn write_forever(
                     let _ = job.done.send(Ok(mine));
                 }
             }
-            Err(e) if jobs.len() == 1 => {
+            Err(e) if jobs.len() == 1 || !refused_by_database(&e) => {
+                // Alone, or the database is unreachable: writing each again would only wait on
+                // it once per request.
                 tracing::error!(error = %e, actions = actions.len(), "recording usage failed");
                 for job in jobs {
                     let _ = job.done.send(Err("recording usage failed".to_owned()));
