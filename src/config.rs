@@ -105,6 +105,16 @@ pub struct Settings {
     )]
     pub login_attempts_per_ip: u32,
 
+    /// Wrong API keys allowed per client IP address per minute; beyond that the address gets 429
+    /// (without a database query) until a miss is forgiven.
+    #[arg(
+        long,
+        global = true,
+        env = "API_KEY_MISSES_PER_IP",
+        default_value_t = 30
+    )]
+    pub api_key_misses_per_ip: u32,
+
     /// Days a session lasts without activity.
     #[arg(long, global = true, env = "SESSION_DAYS", default_value_t = 14)]
     pub session_days: u32,
@@ -201,6 +211,7 @@ impl Settings {
             seed_demo: Some(false),
             login_attempts_per_account: 5,
             login_attempts_per_ip: 20,
+            api_key_misses_per_ip: 30,
             session_days: 14,
             stripe_secret_key: None,
             plans_file: PathBuf::from("plans/hybrid.toml"),

@@ -30,6 +30,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
+use crate::api::key_misses::KeyMissLimiter;
 use crate::api::keys_page as api_keys;
 use crate::billing::catalog::Catalog;
 use crate::billing::inbox_writer::InboxWriter;
@@ -177,7 +178,11 @@ impl Application {
             secrets: Arc::new(webhook_secrets),
             wake: Arc::new(Notify::new()),
         };
-        let api = crate::api::ApiState::default();
+        let api = crate::api::ApiState {
+            key_misses: Arc::new(KeyMissLimiter::new(settings.api_key_misses_per_ip)),
+            ..crate::api::ApiState::default()
+        };
+        let key_misses = api.key_misses.clone();
         let top_up = Arc::new(Notify::new());
         let entitlements = api.entitlements.clone();
         let (usage, usage_writers) = UsageWriter::start(
@@ -229,7 +234,7 @@ impl Application {
                     tracing::error!(error = %e, "deleting expired sessions stopped");
                 }
             }),
-            tokio::spawn(forget_idle_limits(login_limiter)),
+            tokio::spawn(forget_idle_limits(login_limiter, key_misses)),
             tokio::spawn(end_grace_periods(
                 database.pool.clone(),
                 stripe.clone(),
@@ -447,10 +452,11 @@ fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> 
         .with_key(Some(key)))
 }
 
-async fn forget_idle_limits(limiter: Arc<LoginLimiter>) {
+async fn forget_idle_limits(limiter: Arc<LoginLimiter>, key_misses: Arc<KeyMissLimiter>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         limiter.forget_idle();
+        key_misses.forget_idle();
     }
 }

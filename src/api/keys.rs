@@ -1,18 +1,22 @@
 //! API keys: created for one organization, shown once, stored as a SHA-256 of the secret (the
 //! secret is 40 random characters, so a slow hash would add nothing but latency to every call).
 //! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; known keys are cached for a few
-//! seconds, and revoking a key drops it from this instance's cache at once.
+//! seconds, and revoking a key drops it from this instance's cache at once. A wrong key costs a
+//! read and no write, and wrong keys are throttled per client address ([`super::key_misses`]).
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use sqlx::PgExecutor;
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::ApiError;
@@ -20,6 +24,9 @@ use crate::web::state::AppState;
 
 /// Every key starts with this, so a leaked one is easy to recognise (and to scan for).
 pub const KEY_PREFIX: &str = "bpk_";
+
+/// Random characters after the prefix.
+const KEY_RANDOM_LEN: usize = 40;
 
 /// How long a verified key is trusted without asking the database again. Another instance's
 /// revocation takes effect within this time.
@@ -69,7 +76,7 @@ pub struct NewKey {
 pub fn generate() -> NewKey {
     let secret = format!(
         "{KEY_PREFIX}{}",
-        Alphanumeric.sample_string(&mut rand::rng(), 40)
+        Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_LEN)
     );
     NewKey {
         prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
@@ -161,21 +168,76 @@ impl FromRequestParts<AppState> for ApiCaller {
         if let Some(caller) = state.api.keys.known.get(&hash) {
             return Ok(caller);
         }
-        // A miss also marks the key used; with the cache that is at most once per TTL.
-        let found: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "UPDATE api_keys SET last_used_at = now()
-             WHERE secret_hash = $1 AND revoked_at IS NULL
-             RETURNING id, org_id",
+        // An address that has sent too many wrong keys is refused before any query.
+        let ip = client_ip(parts);
+        if let Some(wait) = state.api.key_misses.wait(ip) {
+            return Err(throttled(wait));
+        }
+        // Every key is issued in one shape ([`generate`]); anything else is a miss without a query.
+        if !looks_like_a_key(secret) {
+            state.api.key_misses.missed(ip);
+            return Err(unauthorized(
+                "This API key is not valid or has been revoked.",
+            ));
+        }
+        // Looked up by the hash, so the lookup's timing tells nothing about the secret; the
+        // stored hash is compared again in constant time all the same.
+        let found: Option<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, org_id, secret_hash FROM api_keys
+             WHERE secret_hash = $1 AND revoked_at IS NULL",
         )
         .bind(&hash[..])
         .fetch_optional(&state.db)
         .await?;
-        let (key_id, org_id) =
-            found.ok_or_else(|| unauthorized("This API key is not valid or has been revoked."))?;
+        let Some((key_id, org_id, _)) =
+            found.filter(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(&hash[..])))
+        else {
+            // A miss writes nothing; it only counts against the address.
+            state.api.key_misses.missed(ip);
+            return Err(unauthorized(
+                "This API key is not valid or has been revoked.",
+            ));
+        };
+        // Only a good key is marked used; with the cache that is at most once per TTL.
+        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
+            .bind(key_id)
+            .execute(&state.db)
+            .await?;
         let caller = ApiCaller { key_id, org_id };
         state.api.keys.known.insert(hash, caller);
         Ok(caller)
     }
+}
+
+/// Whether `secret` has the shape of the keys [`generate`] issues.
+fn looks_like_a_key(secret: &str) -> bool {
+    secret.len() == KEY_PREFIX.len() + KEY_RANDOM_LEN
+        && secret.starts_with(KEY_PREFIX)
+        && secret[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The peer address of the connection (the portal takes no forwarding headers on trust).
+fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up) and the API's error shape.
+fn throttled(wait: std::time::Duration) -> ApiError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_wrong_keys",
+        format!(
+            "Too many wrong API keys from this address. Retry in {seconds} s with a valid key."
+        ),
+    );
+    error.retry_after = HeaderValue::from_str(&seconds.max(1).to_string()).ok();
+    error
 }
 
 #[cfg(test)]
@@ -192,5 +254,12 @@ mod tests {
         assert!(a.secret.starts_with(&a.prefix));
         assert_eq!(a.hash, digest(&a.secret));
         assert_ne!(a.hash, b.hash);
+        assert!(looks_like_a_key(&a.secret));
+        assert!(!looks_like_a_key("bpk_short"));
+        assert!(!looks_like_a_key(&format!("xxx_{}", &a.secret[4..])));
+        assert!(!looks_like_a_key(&format!(
+            "{}\u{0}",
+            &a.secret[..a.secret.len() - 1]
+        )));
     }
 }

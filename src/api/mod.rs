@@ -3,6 +3,7 @@
 //! stable code, a message a developer can act on, and the field at fault.
 
 pub mod entitlements;
+pub mod key_misses;
 pub mod keys;
 pub mod keys_page;
 pub mod openapi;
@@ -17,10 +18,12 @@ use serde_json::json;
 
 use crate::web::state::AppState;
 
-/// The API's shared in-memory state: verified keys and cached entitlements.
+/// The API's shared in-memory state: verified keys, wrong keys per address and cached
+/// entitlements.
 #[derive(Clone, Default)]
 pub struct ApiState {
     pub keys: keys::KeyCache,
+    pub key_misses: std::sync::Arc<key_misses::KeyMissLimiter>,
     pub entitlements: std::sync::Arc<entitlements::EntitlementsCache>,
 }
 
@@ -31,6 +34,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (with 429).
+    pub retry_after: Option<axum::http::HeaderValue>,
 }
 
 impl ApiError {
@@ -40,6 +45,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -49,6 +55,7 @@ impl ApiError {
             code: "invalid_field",
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 
@@ -81,7 +88,13 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, "API request failed");
         }
-        (self.status, Json(json!({ "error": self.body() }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.body() }))).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, wait);
+        }
+        response
     }
 }
 

@@ -18,6 +18,7 @@ use crate::billing::catalog::{Catalog, Limit};
 use crate::usage::consumption::Refusal;
 use crate::usage::credits;
 use crate::usage::writer::{NewAction, Outcome, Refused};
+use crate::web::hygiene;
 use crate::web::state::AppState;
 
 /// Most actions one batch may carry.
@@ -36,12 +37,13 @@ const MAX_METADATA_BYTES: usize = 4096;
 pub struct ActionRequest {
     /// A tier of the catalog (`small`, `medium`, `large`, `xl` by default).
     pub tier: String,
-    /// Your unique id for this action (1 to 255 characters). Sending it again answers the same
-    /// result and records nothing new.
+    /// Your unique id for this action (1 to 255 characters, no control characters). Sending it
+    /// again answers the same result and records nothing new.
     pub idempotency_key: String,
     /// When the action happened; defaults to now. At most 5 minutes ahead and 31 days back.
     pub occurred_at: Option<DateTime<Utc>>,
-    /// Any JSON object (up to 4 KB), kept with the action.
+    /// Any JSON object (up to 4 KB), kept with the action. No NUL or other control characters in
+    /// its keys, nor in its strings (tab and line breaks aside).
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
@@ -146,6 +148,14 @@ fn validate(
             format!("The idempotency key must be 1 to {MAX_KEY_LEN} characters."),
         ));
     }
+    // PostgreSQL text cannot hold NUL, and no control character belongs in an id: refused here,
+    // the action cannot fail the writer's shared commit for everyone batched with it.
+    if hygiene::has_control_chars(&request.idempotency_key) {
+        return Err(ApiError::invalid(
+            field("idempotency_key"),
+            "The idempotency key must not contain control characters (such as NUL or a newline).",
+        ));
+    }
     // PostgreSQL keeps microseconds: round here so a replay answers exactly the first answer.
     let occurred_at = request.occurred_at.unwrap_or(now).trunc_subsecs(6);
     if occurred_at > now + Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
@@ -171,6 +181,15 @@ fn validate(
             return Err(ApiError::invalid(
                 field("metadata"),
                 format!("metadata is larger than {MAX_METADATA_BYTES} bytes."),
+            ));
+        }
+        // jsonb refuses `\u0000`; other control characters (but tab and line breaks) only hide
+        // what is written.
+        if let Some(path) = hygiene::json_bad_text(metadata) {
+            return Err(ApiError::invalid(
+                format!("{}{path}", field("metadata")),
+                "metadata must not contain NUL or other control characters (tab and line breaks \
+                 are fine in values; keys take none).",
             ));
         }
     }
@@ -288,6 +307,7 @@ fn answer(catalog: &Catalog, action: &NewAction, outcome: Outcome) -> ActionAnsw
         (status = 409, description = "The idempotency key was used for another tier", body = ActionAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]
@@ -318,6 +338,7 @@ pub async fn record_one(
         (status = 200, description = "Each action answered on its own, in order", body = BatchAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "An action is invalid or the batch is too large; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]

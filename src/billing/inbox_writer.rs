@@ -2,13 +2,16 @@
 //! multi-row INSERT and one durable commit for many events, and each delivery is answered only
 //! after the commit that holds it. While a writer commits, the next deliveries gather in the
 //! queue; several writers (`WEBHOOK_WRITERS`) can take turns, so one gathers while another
-//! commits, which pays off when commits are slow.
+//! commits, which pays off when commits are slow. An event the database refuses fails alone: the
+//! batch is then stored event by event.
 
 use std::sync::Arc;
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
+
+use crate::db::refused_by_database;
 
 /// Most events one commit carries.
 const MAX_BATCH: usize = 128;
@@ -74,22 +77,43 @@ async fn write_forever(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
             batch
         };
-        let outcome = insert(&pool, &batch).await.map_err(|e| e.to_string());
-        for job in batch {
-            let _ = job.done.send(outcome.clone());
+        let events: Vec<&NewEvent> = batch.iter().map(|j| &j.event).collect();
+        match insert(&pool, &events).await {
+            Ok(()) => {
+                for job in batch {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() == 1 || !refused_by_database(&e) => {
+                // Alone, or the database is unreachable: storing each again would only wait on
+                // it once per event.
+                for job in batch {
+                    let _ = job.done.send(Err(e.to_string()));
+                }
+            }
+            Err(e) => {
+                // One event the database refuses must not fail the deliveries batched with it:
+                // the statement rolled back as a whole, so each event is stored again on its
+                // own and only the refused one is answered with an error.
+                tracing::warn!(error = %e, events = batch.len(),
+                    "a group commit of webhook events failed; storing them one by one");
+                for job in batch {
+                    let outcome = insert(&pool, &[&job.event])
+                        .await
+                        .map_err(|e| e.to_string());
+                    let _ = job.done.send(outcome);
+                }
+            }
         }
     }
 }
 
-async fn insert(pool: &PgPool, batch: &[Job]) -> sqlx::Result<()> {
-    let ids: Vec<&str> = batch.iter().map(|j| j.event.id.as_str()).collect();
-    let kinds: Vec<&str> = batch.iter().map(|j| j.event.kind.as_str()).collect();
-    let versions: Vec<Option<&str>> = batch
-        .iter()
-        .map(|j| j.event.api_version.as_deref())
-        .collect();
-    let created: Vec<i64> = batch.iter().map(|j| j.event.created).collect();
-    let payloads: Vec<&str> = batch.iter().map(|j| j.event.payload.as_str()).collect();
+async fn insert(pool: &PgPool, batch: &[&NewEvent]) -> sqlx::Result<()> {
+    let ids: Vec<&str> = batch.iter().map(|e| e.id.as_str()).collect();
+    let kinds: Vec<&str> = batch.iter().map(|e| e.kind.as_str()).collect();
+    let versions: Vec<Option<&str>> = batch.iter().map(|e| e.api_version.as_deref()).collect();
+    let created: Vec<i64> = batch.iter().map(|e| e.created).collect();
+    let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
     sqlx::query(
         "INSERT INTO webhook_events (id, type, api_version, created, payload)
          SELECT id, kind, version, created, payload::jsonb

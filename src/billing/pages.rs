@@ -21,6 +21,7 @@ use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
 use crate::web::layout::CsrfField;
+use crate::web::links::safe_external_url_owned;
 use crate::web::state::AppState;
 
 pub fn money(cents: i64, currency: &str) -> String {
@@ -139,7 +140,7 @@ pub async fn overview(
         &m,
         stored.as_ref(),
         invoices,
-        open_checkout.map(|c| c.1),
+        open_checkout.and_then(|c| safe_external_url_owned(Some(c.1))),
         token,
         Utc::now(),
     );
@@ -261,9 +262,11 @@ fn overview_view(
                                         <td>{money(i.amount_due.max(i.amount_paid), &currency)}</td>
                                         <td>{i.status.clone()}</td>
                                         <td>
-                                            {i.hosted_invoice_url.clone().map(|u| view! { <a href=u>"View"</a> })}
+                                            // Checked again here: rows stored before links were
+                                            // checked on the way in may hold anything.
+                                            {safe_external_url_owned(i.hosted_invoice_url.clone()).map(|u| view! { <a href=u>"View"</a> })}
                                             " "
-                                            {i.invoice_pdf.clone().map(|u| view! { <a href=u>"PDF"</a> })}
+                                            {safe_external_url_owned(i.invoice_pdf.clone()).map(|u| view! { <a href=u>"PDF"</a> })}
                                         </td>
                                     </tr>
                                 }

@@ -28,6 +28,8 @@ use crate::stripe_gateway::billing_calls::snapshot_from_json;
 use crate::stripe_gateway::signature;
 use crate::stripe_gateway::Gateway;
 use crate::usage::ledger;
+use crate::web::hygiene::{has_control_chars, json_text_has_nul};
+use crate::web::links::safe_external_url;
 use crate::web::state::AppState;
 
 /// After this many failed attempts an event is marked `failed` (replayable from the admin pages).
@@ -72,6 +74,12 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     ) else {
         return refuse("The body is not an event: it needs an id, a type and created.");
     };
+    // Refused here, a bad event cannot fail the inbox's shared commit for the deliveries
+    // batched with it (the writer isolates failures too, but only after a wasted commit).
+    if let Err(message) = check_head(&head, &body) {
+        tracing::warn!(reason = message, "webhook refused");
+        return refuse(message);
+    }
     let stored = state
         .inbox
         .writer
@@ -112,10 +120,76 @@ struct Head<'a> {
     api_version: Option<Cow<'a, str>>,
 }
 
+/// Longest event id, type and API version the inbox takes. Stripe's are far shorter
+/// (`evt_` and 24 characters, `customer.subscription.updated`, `2026-09-30.endive`).
+const MAX_EVENT_ID_LEN: usize = 255;
+const MAX_EVENT_TYPE_LEN: usize = 255;
+const MAX_API_VERSION_LEN: usize = 64;
+
+/// What the inbox refuses to store: ids, types and versions that are empty, too long or hold
+/// control characters, and bodies with NUL in a string (`jsonb` cannot hold it).
+fn check_head(head: &Head<'_>, body: &[u8]) -> Result<(), &'static str> {
+    let bad = |s: &str, max: usize| s.is_empty() || s.chars().count() > max || has_control_chars(s);
+    if bad(&head.id, MAX_EVENT_ID_LEN) {
+        return Err("The event id must be 1 to 255 characters without control characters.");
+    }
+    if bad(&head.kind, MAX_EVENT_TYPE_LEN) {
+        return Err("The event type must be 1 to 255 characters without control characters.");
+    }
+    if head
+        .api_version
+        .as_deref()
+        .is_some_and(|v| bad(v, MAX_API_VERSION_LEN))
+    {
+        return Err("The API version must be 1 to 64 characters without control characters.");
+    }
+    if json_text_has_nul(body) {
+        return Err(
+            "The event holds a NUL character (\\u0000) or an invalid escape, which cannot be stored.",
+        );
+    }
+    Ok(())
+}
+
 /// What applying one event did.
 enum Outcome {
     Applied(Option<Uuid>),
     Ignored(Option<Uuid>),
+    /// Not applied, for the reason given: it ends `ignored` with the reason as its last error,
+    /// visible on the admin pages.
+    Refused(String),
+}
+
+/// The `object` an event of this type must carry in `data.object`, for the types the portal
+/// applies; `None` for the types it ignores anyway.
+fn expected_object(kind: &str) -> Option<&'static str> {
+    if kind.starts_with("invoice.") {
+        Some("invoice")
+    } else if kind.starts_with("customer.subscription.") {
+        Some("subscription")
+    } else if kind.starts_with("checkout.session.") {
+        Some("checkout.session")
+    } else if kind.starts_with("charge.") {
+        Some("charge")
+    } else {
+        None
+    }
+}
+
+/// Why an event is not applied at all: its object is not what its type says (an `invoice.paid`
+/// carrying a charge would otherwise be stored as an invoice).
+fn object_mismatch(kind: &str, payload: &Value) -> Option<String> {
+    let expected = expected_object(kind)?;
+    let found = &payload["data"]["object"]["object"];
+    (found.as_str() != Some(expected)).then(|| {
+        format!(
+            "not applied: {kind} must carry an object of type \"{expected}\", this one carries {}",
+            match found.as_str() {
+                Some(other) => format!("\"{}\"", other.chars().take(64).collect::<String>()),
+                None => "none".to_owned(),
+            }
+        )
+    })
 }
 
 /// Applies due events until the process ends.
@@ -207,8 +281,11 @@ async fn apply_batch(
     due: &Due,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut invoices = Vec::new();
+    let mut outcomes: Vec<Option<Outcome>> = due.iter().map(|_| None).collect();
     for (index, (_, kind, payload, _)) in due.iter().enumerate() {
-        if kind.starts_with("invoice.") {
+        if let Some(reason) = object_mismatch(kind, payload) {
+            outcomes[index] = Some(Outcome::Refused(reason));
+        } else if kind.starts_with("invoice.") {
             let read = invoice_from_json(&payload["data"]["object"])
                 .ok_or_else(|| anyhow::anyhow!("unreadable invoice in {kind}"))?;
             invoices.push((index, read));
@@ -216,7 +293,6 @@ async fn apply_batch(
     }
     let customers: Vec<&str> = invoices.iter().map(|(_, (c, _))| c.as_str()).collect();
     let orgs = repo::orgs_of_customers(&mut *tx, &customers).await?;
-    let mut outcomes: Vec<Option<Outcome>> = due.iter().map(|_| None).collect();
     let mut known = Vec::with_capacity(invoices.len());
     for (index, (customer, invoice)) in &invoices {
         let org = orgs.get(customer).copied();
@@ -244,23 +320,30 @@ async fn record_outcomes(
     ids: &[&str],
     outcomes: &[Outcome],
 ) -> sqlx::Result<()> {
-    let (statuses, orgs): (Vec<&str>, Vec<Option<Uuid>>) = outcomes
-        .iter()
-        .map(|o| match o {
-            Outcome::Applied(org) => ("applied", *org),
-            Outcome::Ignored(org) => ("ignored", *org),
-        })
-        .unzip();
+    let mut statuses = Vec::with_capacity(outcomes.len());
+    let mut orgs = Vec::with_capacity(outcomes.len());
+    let mut notes = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let (status, org, note) = match outcome {
+            Outcome::Applied(org) => ("applied", *org, None),
+            Outcome::Ignored(org) => ("ignored", *org, None),
+            Outcome::Refused(reason) => ("ignored", None, Some(reason.as_str())),
+        };
+        statuses.push(status);
+        orgs.push(org);
+        notes.push(note);
+    }
     sqlx::query(
         "UPDATE webhook_events AS w
-         SET status = u.status, org_id = u.org_id, applied_at = now(), last_error = NULL,
+         SET status = u.status, org_id = u.org_id, applied_at = now(), last_error = u.note,
              attempts = w.attempts + 1
-         FROM UNNEST($1::text[], $2::text[], $3::uuid[]) AS u(id, status, org_id)
+         FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[]) AS u(id, status, org_id, note)
          WHERE w.id = u.id",
     )
     .bind(ids)
     .bind(statuses)
     .bind(orgs)
+    .bind(notes)
     .execute(tx)
     .await?;
     Ok(())
@@ -317,6 +400,9 @@ async fn apply_event(
     payload: &Value,
     created: i64,
 ) -> anyhow::Result<Outcome> {
+    if let Some(reason) = object_mismatch(kind, payload) {
+        return Ok(Outcome::Refused(reason));
+    }
     let kind = kind.to_owned();
     let object = &payload["data"]["object"];
     let outcome = match kind.as_str() {
@@ -453,9 +539,61 @@ pub fn invoice_from_json(object: &Value) -> Option<(String, repo::Invoice)> {
             amount_paid: object["amount_paid"].as_i64().unwrap_or_default(),
             period_start: ts(&object["period_start"]),
             period_end: ts(&object["period_end"]),
-            hosted_invoice_url: object["hosted_invoice_url"].as_str().map(str::to_owned),
-            invoice_pdf: object["invoice_pdf"].as_str().map(str::to_owned),
+            // Links from outside are kept only when safe to render, so every reader is safe.
+            hosted_invoice_url: object["hosted_invoice_url"]
+                .as_str()
+                .and_then(safe_external_url)
+                .map(str::to_owned),
+            invoice_pdf: object["invoice_pdf"]
+                .as_str()
+                .and_then(safe_external_url)
+                .map(str::to_owned),
             created: ts(&object["created"])?,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_must_carry_the_object_its_type_names() {
+        let event = |kind: &str| json!({ "data": { "object": { "object": kind } } });
+        assert_eq!(object_mismatch("invoice.paid", &event("invoice")), None);
+        assert_eq!(
+            object_mismatch("customer.subscription.updated", &event("subscription")),
+            None
+        );
+        assert_eq!(
+            object_mismatch("checkout.session.completed", &event("checkout.session")),
+            None
+        );
+        assert_eq!(object_mismatch("charge.refunded", &event("charge")), None);
+        assert_eq!(object_mismatch("customer.created", &event("charge")), None);
+        let refused = object_mismatch("invoice.paid", &event("charge")).expect("refused");
+        assert!(
+            refused.contains("invoice.paid must carry an object of type \"invoice\""),
+            "{refused}"
+        );
+        assert!(object_mismatch("charge.refunded", &json!({ "data": {} })).is_some());
+        assert!(object_mismatch("customer.subscription.deleted", &event("invoice")).is_some());
+    }
+
+    #[test]
+    fn event_heads_are_bounded_and_printable() {
+        let head = |id: &'static str, kind: &'static str| Head {
+            id: Cow::Borrowed(id),
+            kind: Cow::Borrowed(kind),
+            created: 1,
+            api_version: None,
+        };
+        assert!(check_head(&head("evt_1", "invoice.paid"), b"{}").is_ok());
+        assert!(check_head(&head("", "invoice.paid"), b"{}").is_err());
+        assert!(check_head(&head("evt\u{0}", "invoice.paid"), b"{}").is_err());
+        assert!(check_head(&head("evt_1", "invoice.paid\n"), b"{}").is_err());
+        let long: &'static str = Box::leak("e".repeat(256).into_boxed_str());
+        assert!(check_head(&head(long, "invoice.paid"), b"{}").is_err());
+        assert!(check_head(&head("evt_1", "invoice.paid"), br#"{"a":"\u0000"}"#).is_err());
+    }
 }

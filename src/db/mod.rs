@@ -10,6 +10,13 @@ use sqlx::{ConnectOptions, PgPool};
 /// The migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Whether PostgreSQL (or encoding for it) refused something a statement carried, as opposed to
+/// being unreachable or timing out: only then can a group commit's items, written again one by
+/// one, single out the bad one.
+pub fn refused_by_database(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(_) | sqlx::Error::Encode(_))
+}
+
 /// Opens a pool. Statement logging is kept at debug level so query text stays out of normal logs.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
     let options = options.log_statements(tracing::log::LevelFilter::Debug);

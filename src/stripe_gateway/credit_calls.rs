@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::billing_calls::CheckoutLink;
 use super::{describe, idempotent, Gateway};
+use crate::web::links::safe_external_url;
 
 type Result<T> = std::result::Result<T, anyhow::Error>;
 
@@ -75,10 +76,14 @@ impl Gateway {
             .send(self.client())
             .await
             .map_err(|e| anyhow::anyhow!("creating the Checkout Session: {}", describe(&e)))?;
+        // The customer is sent there: only an https (or loopback emulator) link will do.
         let url = session
             .url
             .clone()
-            .ok_or_else(|| anyhow::anyhow!("Stripe returned a Checkout Session without a URL"))?;
+            .filter(|u| safe_external_url(u).is_some())
+            .ok_or_else(|| {
+                anyhow::anyhow!("Stripe returned a Checkout Session without a safe https URL")
+            })?;
         Ok(CheckoutLink {
             id: session.id.as_str().to_owned(),
             url,

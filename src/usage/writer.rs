@@ -21,6 +21,7 @@ use super::period::{self, Period};
 use super::warnings::{crossed, Warning};
 use crate::billing::catalog::{Catalog, Limit, Plan};
 use crate::billing::subscription::{effective_plan, Stored};
+use crate::db::refused_by_database;
 
 /// Most actions one commit carries.
 const MAX_BATCH_ACTIONS: usize = 2000;
@@ -173,25 +174,57 @@ async fn write_forever(
         let actions: Vec<&NewAction> = jobs.iter().flat_map(|j| j.actions.iter()).collect();
         match write_batch(&pool, &catalog, &config, &actions, Utc::now()).await {
             Ok(written) => {
-                if let Some(changed) = &signals.changed {
-                    changed(&written.orgs);
-                }
-                if written.top_up_due {
-                    signals.top_up.notify_one();
-                }
+                signal(&signals, &written);
                 let mut outcomes = written.outcomes.into_iter();
                 for job in jobs {
                     let mine = outcomes.by_ref().take(job.actions.len()).collect();
                     let _ = job.done.send(Ok(mine));
                 }
             }
-            Err(e) => {
+            Err(e) if jobs.len() == 1 || !refused_by_database(&e) => {
+                // Alone, or the database is unreachable: writing each again would only wait on
+                // it once per request.
                 tracing::error!(error = %e, actions = actions.len(), "recording usage failed");
                 for job in jobs {
                     let _ = job.done.send(Err("recording usage failed".to_owned()));
                 }
             }
+            Err(e) => {
+                // One request's bad action must not fail every request batched with it: the
+                // batch rolled back as a whole, so each request is written again on its own
+                // (decided afresh, so the answers stay exact) and only the failing ones fail.
+                tracing::warn!(error = %e, requests = jobs.len(),
+                    "a group commit of usage failed; writing its requests one by one");
+                drop(actions);
+                for job in jobs {
+                    let mine: Vec<&NewAction> = job.actions.iter().collect();
+                    let answer = match write_batch(&pool, &catalog, &config, &mine, Utc::now())
+                        .await
+                    {
+                        Ok(written) => {
+                            signal(&signals, &written);
+                            Ok(written.outcomes)
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, actions = mine.len(), org = ?job.actions.first().map(|a| a.org_id),
+                                "recording usage failed");
+                            Err("recording usage failed".to_owned())
+                        }
+                    };
+                    let _ = job.done.send(answer);
+                }
+            }
         }
+    }
+}
+
+/// Tells the rest of the portal what a commit changed.
+fn signal(signals: &Signals, written: &Written) {
+    if let Some(changed) = &signals.changed {
+        changed(&written.orgs);
+    }
+    if written.top_up_due {
+        signals.top_up.notify_one();
     }
 }
 

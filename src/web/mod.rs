@@ -1,10 +1,13 @@
 //! What every page shares: application state, the layout shell, rendering Leptos views to HTML,
-//! anti-forgery checks on forms, flash messages, static assets and the health check.
+//! anti-forgery checks on forms, flash messages, static assets, the health check, input hygiene and the check on
+//! external links.
 
 pub mod assets;
 pub mod context;
 pub mod csrf;
 pub mod flash;
 pub mod health;
+pub mod hygiene;
 pub mod layout;
+pub mod links;
 pub mod state;

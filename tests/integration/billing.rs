@@ -744,7 +744,7 @@ async fn invoice_events_claimed_together_never_move_an_invoice_back() {
     store_invoice_events(&app, &[("evt_c1", "in_c1", &customer, "paid", t)]).await;
     sqlx::query(
         "INSERT INTO webhook_events (id, type, created, payload) VALUES
-         ('evt_c0', 'invoice.paid', $1, '{\"id\": \"evt_c0\", \"data\": {\"object\": {\"id\": \"in_c0\"}}}')",
+         ('evt_c0', 'invoice.paid', $1, '{\"id\": \"evt_c0\", \"data\": {\"object\": {\"id\": \"in_c0\", \"object\": \"invoice\"}}}')",
     )
     .bind(t - 1)
     .execute(&app.pool)
