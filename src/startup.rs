@@ -88,6 +88,10 @@ impl Database {
         };
         let pool = crate::db::connect(options, settings.database_max_connections).await?;
         crate::db::migrate(&pool).await?;
+        let normalized = crate::accounts::repo::normalize_stored_emails(&pool).await?;
+        if normalized > 0 {
+            tracing::info!(normalized, "stored e-mail addresses normalized");
+        }
         Ok(Self { pool, cluster })
     }
 
