@@ -48,6 +48,7 @@ use crate::usage::reconcile;
 use crate::usage::top_up::{self, TopUpConfig};
 use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
 use crate::web::state::AppState;
+use crate::web::throttle::Throttles;
 use crate::web::{assets, health};
 
 /// Webhook appliers per instance.
@@ -144,6 +145,7 @@ impl Application {
             settings.login_attempts_per_account,
             settings.login_attempts_per_ip,
         );
+        let throttles = Arc::new(Throttles::new(&settings));
         // Without a Stripe key the portal brings its own Stripe, mounted beside it.
         let emulator = settings.stripe_secret_key.is_none().then(|| {
             Emulator::new(
@@ -185,6 +187,8 @@ impl Application {
             db: database.pool.clone(),
             csrf: csrf_config(&settings, secure)?,
             login_limiter: login_limiter.clone(),
+            throttles: throttles.clone(),
+            invitation_days: settings.invitation_days.max(1),
             catalog: catalog.clone(),
             stripe: stripe.clone(),
             inbox: inbox.clone(),
@@ -214,7 +218,7 @@ impl Application {
                     tracing::error!(error = %e, "deleting expired sessions stopped");
                 }
             }),
-            tokio::spawn(forget_idle_limits(login_limiter)),
+            tokio::spawn(forget_idle_limits(login_limiter, throttles)),
             tokio::spawn(end_grace_periods(
                 database.pool.clone(),
                 stripe.clone(),
@@ -468,10 +472,11 @@ fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> 
         .with_key(Some(key)))
 }
 
-async fn forget_idle_limits(limiter: Arc<LoginLimiter>) {
+async fn forget_idle_limits(limiter: Arc<LoginLimiter>, throttles: Arc<Throttles>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         limiter.forget_idle();
+        throttles.forget_idle();
     }
 }

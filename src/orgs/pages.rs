@@ -2,7 +2,9 @@
 //! switching between them. Every handler loads the organization through the caller's membership,
 //! so someone outside it gets the same 404 as for an organization that does not exist.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::*;
@@ -19,6 +21,7 @@ use crate::web::csrf::CsrfForm;
 use crate::web::flash::{self, Flash};
 use crate::web::layout::{CsrfField, Field, FormError};
 use crate::web::state::AppState;
+use crate::web::throttle::{wait_in_words, with_retry_after};
 
 /// `GET /orgs/{slug}`: the organization's page. Visiting it makes it the current organization.
 pub async fn show(
@@ -228,6 +231,7 @@ pub async fn new_form(signed_in: SignedIn) -> Result<Page, AppError> {
 /// `POST /orgs/new`: creates an organization with the caller as its owner.
 pub async fn create(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     signed_in: SignedIn,
     form: CsrfForm<NewOrgFields>,
 ) -> Result<Response, AppError> {
@@ -247,6 +251,27 @@ pub async fn create(
                 .into_response());
         }
     };
+    // Organizations are cheap to make and each used to bring a trial: bounded per account and
+    // per address.
+    let throttled = state
+        .throttles
+        .orgs_per_account
+        .check(&signed_in.user.id)
+        .and_then(|()| state.throttles.orgs_per_ip.check(&peer.ip()));
+    if let Err(throttled) = throttled {
+        tracing::warn!(user_id = %signed_in.user.id, ip = %peer.ip(), "organization creation throttled");
+        let token = signed_in.authenticity_token()?;
+        let message = format!(
+            "Too many new organizations. Try again in {}.",
+            wait_in_words(throttled.retry_after)
+        );
+        let body = new_org_view(token, form.fields.name, Some(message));
+        let page = signed_in
+            .page(StatusCode::TOO_MANY_REQUESTS, "New organization", None, body)
+            .await?
+            .into_response();
+        return Ok(with_retry_after(page, throttled.retry_after));
+    }
     let mut tx = state.db.begin().await?;
     let org = repo::insert_org(&mut tx, &name).await?;
     repo::add_member(&mut *tx, org.id, signed_in.user.id, Role::Owner).await?;

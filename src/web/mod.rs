@@ -8,3 +8,4 @@ pub mod flash;
 pub mod health;
 pub mod layout;
 pub mod state;
+pub mod throttle;
