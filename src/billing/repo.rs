@@ -212,6 +212,17 @@ pub async fn set_kept_plan(
 
 // ---- Checkout Sessions ----
 
+/// Makes requests that open a Checkout for one organization take turns until the transaction
+/// ends, so the second one finds the first one's open session instead of creating another in
+/// Stripe (the unique index alone would let both create one and keep only one).
+pub async fn lock_checkouts(db: &mut PgConnection, org_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("checkout:{org_id}"))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn open_checkout(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -370,5 +381,52 @@ mod tests {
             ]
         );
         assert!(in_waves(&[] as &[(&str, i32)], |(k, _)| *k).is_empty());
+    }
+}
+
+// ---- Trial grants ----
+
+/// Why a trial cannot be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialRefusal {
+    /// This person already started a trial (in any organization).
+    Person,
+    /// This organization already had one.
+    Organization,
+}
+
+/// Whether this person has already been granted a trial anywhere.
+pub async fn user_had_trial(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM trial_grants WHERE user_id = $1)")
+        .bind(user_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Records the grant inside the transaction that starts the trial. A parallel start for the
+/// same organization or person waits here for the first to commit, then is refused.
+pub async fn grant_trial(
+    db: &mut PgConnection,
+    org_id: Uuid,
+    user_id: Uuid,
+    plan_key: &str,
+) -> sqlx::Result<Result<(), TrialRefusal>> {
+    let inserted = sqlx::query(
+        "INSERT INTO trial_grants (org_id, user_id, plan_key) VALUES ($1, $2, $3)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(plan_key)
+    .execute(&mut *db)
+    .await;
+    match inserted {
+        Ok(_) => Ok(Ok(())),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("trial_grants_user_key") => {
+            Ok(Err(TrialRefusal::Person))
+        }
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("trial_grants_org_key") => {
+            Ok(Err(TrialRefusal::Organization))
+        }
+        Err(e) => Err(e),
     }
 }
