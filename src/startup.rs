@@ -40,6 +40,7 @@ use crate::db::cluster::{ClusterOptions, PrivateCluster};
 use crate::emulator::webhooks::EndpointConfig;
 use crate::emulator::{Emulator, Timing};
 use crate::error::render_errors;
+use crate::orgs::invitation_pages as invitations;
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
@@ -334,7 +335,10 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .route("/logout", post(accounts::logout))
         .route("/orgs/new", get(orgs::new_form).post(orgs::create))
         .route("/orgs/{slug}", get(orgs::show))
-        .route("/orgs/{slug}/members", post(orgs::add_member))
+        .route("/orgs/{slug}/invitations", post(invitations::invite))
+        .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
+        .route("/invitations/{token}", get(invitations::show))
+        .route("/invitations/{token}/accept", post(invitations::accept))
         .route("/orgs/{slug}/billing", get(billing_pages::overview))
         .route("/orgs/{slug}/plans", get(billing_pages::plans))
         .route("/orgs/{slug}/billing/trial", post(billing_pages::start_trial))
@@ -370,8 +374,11 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                // The path only: query strings can carry tokens.
-                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), id)
+                // The path only: query strings can carry tokens. Invitation links carry theirs in
+                // the path, so that part is left out.
+                let path = request.uri().path();
+                let path = if path.starts_with("/invitations/") { "/invitations/…" } else { path };
+                tracing::info_span!("request", method = %request.method(), path, id)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
