@@ -225,6 +225,11 @@ impl Application {
                 stripe.clone(),
                 catalog.clone(),
             )),
+            tokio::spawn(check_trial_cards(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+            )),
         ];
         background.extend(writers);
         background.extend(usage_writers);
@@ -426,6 +431,19 @@ fn loopback(bound: SocketAddr) -> SocketAddr {
         local.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
     }
     local
+}
+
+/// Ends trials whose card already had a trial elsewhere (see `service::check_trial_cards`).
+async fn check_trial_cards(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            service::check_trial_cards(&pool, &gateway, &catalog, chrono::Utc::now()).await
+        {
+            tracing::warn!(error = format!("{e:#}"), "checking trial cards failed");
+        }
+    }
 }
 
 async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {

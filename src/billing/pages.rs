@@ -404,6 +404,13 @@ pub async fn start_trial(
         &signed_in.user.email,
     )
     .await?;
+    // A card already on file (say, from a credit pack) that had a trial elsewhere: no trial.
+    let card = state.stripe.default_card_fingerprint(&customer).await?;
+    if let Some(card) = &card {
+        if repo::card_had_trial(&state.db, card, None).await? {
+            return back_with(&signed_in, &slug, CARD_HAD_TRIAL.into()).await;
+        }
+    }
     let price = state
         .stripe
         .price_id(plan.lookup_key().unwrap_or_default())
@@ -411,7 +418,15 @@ pub async fn start_trial(
     // The transaction stays open across the Stripe call: if Stripe fails, the grant is undone
     // with it; while it is open, a parallel start waits on the grant's unique keys.
     let mut tx = state.db.begin().await?;
-    match repo::grant_trial(&mut tx, m.org.id, signed_in.user.id, &plan.key).await? {
+    match repo::grant_trial(
+        &mut tx,
+        m.org.id,
+        signed_in.user.id,
+        &plan.key,
+        card.as_deref(),
+    )
+    .await?
+    {
         Ok(()) => {}
         Err(refusal) => {
             drop(tx);
@@ -448,6 +463,8 @@ pub async fn start_trial(
 }
 
 const ORG_HAD_TRIAL: &str = "This organization has already had a trial or a subscription.";
+const CARD_HAD_TRIAL: &str =
+    "The card on file has already been used for a trial, so this organization can subscribe but not start a trial.";
 const PERSON_HAD_TRIAL: &str =
     "You have already had a trial, so this organization can subscribe but not start another one.";
 

@@ -403,6 +403,64 @@ pub async fn user_had_trial(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Res
         .await
 }
 
+/// Whether a trial was granted with this card, other than `except` (a grant id).
+pub async fn card_had_trial(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+    except: Option<i64>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM trial_grants
+                        WHERE card_fingerprint = $1 AND id IS DISTINCT FROM $2)",
+    )
+    .bind(fingerprint)
+    .bind(except)
+    .fetch_one(db)
+    .await
+}
+
+/// Live trials whose card is not yet recorded: (grant id, org, Stripe customer, subscription).
+pub async fn trials_without_card(
+    db: impl PgExecutor<'_>,
+) -> sqlx::Result<Vec<(i64, Uuid, String, String)>> {
+    sqlx::query_as(
+        "SELECT g.id, g.org_id, c.stripe_customer_id, s.stripe_subscription_id
+         FROM trial_grants g
+         JOIN subscriptions s ON s.org_id = g.org_id
+         JOIN billing_customers c ON c.org_id = g.org_id
+         WHERE s.status = 'trialing' AND g.card_fingerprint IS NULL
+         ORDER BY g.id LIMIT 500",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Records the card a trial's organization put on file; `false` when another checker recorded
+/// it first. Callers serialize on the fingerprint (see [`lock_fingerprint`]) so that of two
+/// trials with one card, the second sees the first.
+pub async fn set_grant_card(
+    db: impl PgExecutor<'_>,
+    grant_id: i64,
+    fingerprint: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE trial_grants SET card_fingerprint = $2 WHERE id = $1 AND card_fingerprint IS NULL",
+    )
+    .bind(grant_id)
+    .bind(fingerprint)
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn lock_fingerprint(db: &mut PgConnection, fingerprint: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("card:{fingerprint}"))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records the grant inside the transaction that starts the trial. A parallel start for the
 /// same organization or person waits here for the first to commit, then is refused.
 pub async fn grant_trial(
@@ -410,13 +468,16 @@ pub async fn grant_trial(
     org_id: Uuid,
     user_id: Uuid,
     plan_key: &str,
+    card_fingerprint: Option<&str>,
 ) -> sqlx::Result<Result<(), TrialRefusal>> {
     let inserted = sqlx::query(
-        "INSERT INTO trial_grants (org_id, user_id, plan_key) VALUES ($1, $2, $3)",
+        "INSERT INTO trial_grants (org_id, user_id, plan_key, card_fingerprint)
+         VALUES ($1, $2, $3, $4)",
     )
     .bind(org_id)
     .bind(user_id)
     .bind(plan_key)
+    .bind(card_fingerprint)
     .execute(&mut *db)
     .await;
     match inserted {

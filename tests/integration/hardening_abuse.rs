@@ -653,3 +653,87 @@ async fn ten_parallel_credit_checkouts_leave_one_pending_purchase_and_one_open_s
         1
     );
 }
+
+#[tokio::test]
+async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    app.submit(
+        "/orgs/acme/plans",
+        "/orgs/acme/billing/trial",
+        &[("plan", "pro")],
+    )
+    .await;
+    app.change_card("4242 4242 4242 4242").await;
+
+    // Another person, another organization, the same card.
+    let beta = app.person("beta@beta.test", "Beta").await;
+    let started = app
+        .submit_with(
+            &beta,
+            "/orgs/beta/plans",
+            "/orgs/beta/billing/trial",
+            &[("plan", "pro")],
+        )
+        .await;
+    assert_eq!(location(&started), "/orgs/beta/billing");
+    let portal = app
+        .submit_with(&beta, "/orgs/beta/billing", "/orgs/beta/billing/portal", &[])
+        .await;
+    let changed = app
+        .another_browser()
+        .post(format!("{}/card", location(&portal)))
+        .form(&[
+            ("card_number", "4242 4242 4242 4242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
+        .send()
+        .await
+        .expect("change card");
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+
+    // The background check (run here at once rather than waiting for its minute).
+    let gateway = billing_portal::stripe_gateway::Gateway::new(
+        "sk_test_portal",
+        Some(&app.url("/stripe-emulator/")),
+    )
+    .expect("gateway");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
+    let catalog = billing_portal::billing::catalog::parse(
+        path,
+        &std::fs::read_to_string(path).expect("catalog"),
+    )
+    .expect("valid");
+    billing_portal::billing::service::check_trial_cards(
+        &app.pool,
+        &gateway,
+        &catalog,
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("check");
+
+    let status = |slug: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT s.status FROM subscriptions s JOIN organizations o ON o.id = s.org_id
+                 WHERE o.slug = $1",
+            )
+            .bind(slug)
+            .fetch_one(&pool)
+            .await
+            .expect("status")
+        }
+    };
+    assert_eq!(status("acme").await, "trialing", "the first trial keeps going");
+    assert_eq!(status("beta").await, "canceled", "the reused card's trial ended");
+    let page = app
+        .get_with(&beta, "/orgs/beta/billing")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Free plan"), "{page}");
+}
