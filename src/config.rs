@@ -125,11 +125,21 @@ pub struct Settings {
     pub orgs_per_account_per_day: u32,
 
     /// New organizations allowed per client IP address per hour.
-    #[arg(long, global = true, env = "ORGS_PER_IP_PER_HOUR", default_value_t = 20)]
+    #[arg(
+        long,
+        global = true,
+        env = "ORGS_PER_IP_PER_HOUR",
+        default_value_t = 20
+    )]
     pub orgs_per_ip_per_hour: u32,
 
     /// Invitations one person may send per organization per hour.
-    #[arg(long, global = true, env = "INVITATIONS_PER_HOUR", default_value_t = 20)]
+    #[arg(
+        long,
+        global = true,
+        env = "INVITATIONS_PER_HOUR",
+        default_value_t = 20
+    )]
     pub invitations_per_hour: u32,
 
     /// Days an invitation stays valid.

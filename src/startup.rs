@@ -379,14 +379,21 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                // The path only: query strings can carry tokens. Invitation links carry theirs in
-                // the path, so that part is left out.
-                let path = request.uri().path();
-                let path = if path.starts_with("/invitations/") { "/invitations/…" } else { path };
-                tracing::info_span!("request", method = %request.method(), path, id)
+                // The path only: query strings can carry tokens (and see `logged_path`).
+                tracing::info_span!("request", method = %request.method(), path = logged_path(request.uri().path()), id)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The request path as logged: invitation links carry their token in the path, so that part is
+/// left out.
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/invitations/") {
+        "/invitations/…"
+    } else {
+        path
+    }
 }
 
 /// The secrets webhooks are verified with. Without a Stripe key the portal registers its own

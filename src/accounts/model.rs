@@ -133,12 +133,20 @@ mod tests {
         // A decomposed "a" + combining diaeresis is the same address as the composed "ä".
         let decomposed = Email::parse("A\u{308}DA@EXAMPLE.COM").expect("valid");
         assert_eq!(decomposed, lower);
-        assert_eq!(Email::parse("ÖSTRÖM@ÉXAMPLE.com").map(|e| e.0), Ok("öström@éxample.com".into()));
+        assert_eq!(
+            Email::parse("ÖSTRÖM@ÉXAMPLE.com").map(|e| e.0),
+            Ok("öström@éxample.com".into())
+        );
     }
 
     #[test]
     fn normalizing_is_idempotent() {
-        for input in ["ÄDA@example.com", "  Ǆemal@Example.com", "İstanbul@example.com", "ß@example.com"] {
+        for input in [
+            "ÄDA@example.com",
+            "  Ǆemal@Example.com",
+            "İstanbul@example.com",
+            "ß@example.com",
+        ] {
             let once = normalize_email(input);
             assert_eq!(normalize_email(&once), once, "{input}");
         }

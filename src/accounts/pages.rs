@@ -129,13 +129,8 @@ pub async fn signup(
             )),
             ..SignupErrors::default()
         };
-        let page = render_signup_status(
-            visitor,
-            fields,
-            errors,
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await?;
+        let page =
+            render_signup_status(visitor, fields, errors, StatusCode::TOO_MANY_REQUESTS).await?;
         return Ok(with_retry_after(page, throttled.retry_after));
     }
     let hash = password::hash(&password).await?;
@@ -302,7 +297,9 @@ pub async fn login(
     };
     let matches = password::verify(&password, stored).await?;
     if matches {
-        state.login_limiter.succeeded(peer.ip(), &email.normalized());
+        state
+            .login_limiter
+            .succeeded(peer.ip(), &email.normalized());
     } else {
         state.login_limiter.failed(peer.ip(), &email.normalized());
     }

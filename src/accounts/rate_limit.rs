@@ -88,12 +88,10 @@ impl LoginLimiter {
     /// A wrong password for this account from this address: the next attempt may have to wait.
     pub fn failed(&self, ip: IpAddr, account: &str) {
         let mut backoff = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = backoff
-            .entry((account.to_owned(), ip))
-            .or_insert(Failures {
-                count: 0,
-                not_before: Instant::now(),
-            });
+        let entry = backoff.entry((account.to_owned(), ip)).or_insert(Failures {
+            count: 0,
+            not_before: Instant::now(),
+        });
         entry.count = entry.count.saturating_add(1);
         entry.not_before = Instant::now() + backoff_after(entry.count);
     }
@@ -161,7 +159,9 @@ mod tests {
         for _ in 0..FREE_FAILURES + 2 {
             limiter.failed(ip, "ada@example.com");
         }
-        let refused = limiter.check(ip, "ada@example.com").expect_err("backing off");
+        let refused = limiter
+            .check(ip, "ada@example.com")
+            .expect_err("backing off");
         assert!(refused.retry_after > Duration::from_secs(2));
         assert!(limiter
             .check(IpAddr::from([10, 0, 0, 5]), "ada@example.com")

@@ -134,7 +134,12 @@ mod tests {
             Decision::Join
         );
         assert_eq!(
-            decide(InvitationState::Pending, email, mallory, "mallory@example.com"),
+            decide(
+                InvitationState::Pending,
+                email,
+                mallory,
+                "mallory@example.com"
+            ),
             Decision::Refuse(Refusal::WrongAccount)
         );
         let accepted = InvitationState::Accepted { by: Some(bob) };

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::invitation::{InvitationState, Refusal};
 use super::invitation_repo::{self as invitations, Accepted, Found};
 use super::model::Role;
-use super::repo as orgs;
 use super::pages::{render_org, InviteState, NEW_INVITATION};
+use super::repo as orgs;
 use crate::accounts::model::Email;
 use crate::accounts::session;
 use crate::error::{url_escape, AppError};
@@ -212,9 +212,16 @@ pub async fn accept(
                 csrf: signed_in.csrf,
                 user: Some(signed_in.user),
             };
-            return Ok(render(&state.db, visitor, i, path, status, Some(refusal.to_string()))
-                .await?
-                .into_response());
+            return Ok(render(
+                &state.db,
+                visitor,
+                i,
+                path,
+                status,
+                Some(refusal.to_string()),
+            )
+            .await?
+            .into_response());
         }
     };
     session::remember_org(&signed_in.session, invitation.org_id).await?;

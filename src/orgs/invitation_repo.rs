@@ -144,14 +144,25 @@ type FoundRow = (
     Option<DateTime<Utc>>,
 );
 
-const FIND: &str = "SELECT i.id, o.id, o.name, o.slug, i.email, i.role, i.expires_at, i.accepted_at,
+const FIND: &str =
+    "SELECT i.id, o.id, o.name, o.slug, i.email, i.role, i.expires_at, i.accepted_at,
                            i.accepted_by, i.revoked_at
                     FROM invitations i JOIN organizations o ON o.id = i.org_id
                     WHERE i.token_hash = $1";
 
 fn found(row: FoundRow) -> sqlx::Result<(Uuid, Found)> {
-    let (id, org_id, org_name, org_slug, email, role, expires_at, accepted_at, accepted_by, revoked_at) =
-        row;
+    let (
+        id,
+        org_id,
+        org_name,
+        org_slug,
+        email,
+        role,
+        expires_at,
+        accepted_at,
+        accepted_by,
+        revoked_at,
+    ) = row;
     Ok((
         id,
         Found {

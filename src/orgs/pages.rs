@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::*;
 use serde::Deserialize;
 
-use super::model::{OrgName, Role};
 use super::invitation_repo::{self, Pending};
+use super::model::{OrgName, Role};
 use super::repo::{self, Member, Membership};
 use crate::accounts::session;
 use crate::error::AppError;
@@ -263,7 +263,12 @@ pub async fn create(
         );
         let body = new_org_view(token, form.fields.name, Some(message));
         let page = signed_in
-            .page(StatusCode::TOO_MANY_REQUESTS, "New organization", None, body)
+            .page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "New organization",
+                None,
+                body,
+            )
             .await?
             .into_response();
         return Ok(with_retry_after(page, throttled.retry_after));

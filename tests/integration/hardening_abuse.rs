@@ -77,7 +77,11 @@ impl TestApp {
         .expect("count")
     }
 
-    pub(crate) async fn accept_with(&self, browser: &reqwest::Client, link: &str) -> reqwest::Response {
+    pub(crate) async fn accept_with(
+        &self,
+        browser: &reqwest::Client,
+        link: &str,
+    ) -> reqwest::Response {
         self.submit_with(browser, link, &format!("{link}/accept"), &[])
             .await
     }
@@ -269,10 +273,12 @@ async fn revoked_and_expired_invitations_are_refused() {
     let expired = app
         .invitation_link(&app.client, "acme", "bob@example.com", "member")
         .await;
-    sqlx::query("UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE revoked_at IS NULL")
-        .execute(&app.pool)
-        .await
-        .expect("expire");
+    sqlx::query(
+        "UPDATE invitations SET expires_at = now() - interval '1 minute' WHERE revoked_at IS NULL",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("expire");
     let page = app
         .get_with(&bob, &expired)
         .await
@@ -353,7 +359,10 @@ async fn an_invited_person_signs_up_through_the_link_and_accepts() {
         .text()
         .await
         .expect("html");
-    assert!(form.contains(&format!("name=\"next\" value=\"{link}\"")), "{form}");
+    assert!(
+        form.contains(&format!("name=\"next\" value=\"{link}\"")),
+        "{form}"
+    );
     let token = authenticity_token(&form);
     let signed_up = carol
         .post(app.url("/signup"))
@@ -481,10 +490,14 @@ async fn new_organizations_are_limited_per_account() {
     let app = TestApp::spawn_with(|s| s.orgs_per_account_per_day = 2).await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     for name in ["Two", "Three"] {
-        let ok = app.submit("/orgs/new", "/orgs/new", &[("name", name)]).await;
+        let ok = app
+            .submit("/orgs/new", "/orgs/new", &[("name", name)])
+            .await;
         assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     }
-    let refused = app.submit("/orgs/new", "/orgs/new", &[("name", "Four")]).await;
+    let refused = app
+        .submit("/orgs/new", "/orgs/new", &[("name", "Four")])
+        .await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused
         .text()
@@ -561,7 +574,11 @@ async fn the_owner_still_logs_in_while_an_attacker_hammers_from_another_address(
 
     let owner = app.another_browser();
     let response = app.log_in_with(&owner, "ada@example.com", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the owner gets in");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the owner gets in"
+    );
 }
 
 // ---- Races ----
@@ -571,7 +588,12 @@ async fn two_parallel_trial_starts_give_one_trial_and_one_clean_refusal() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
     app.stripe_ready().await;
-    let page = app.get("/orgs/acme/plans").await.text().await.expect("html");
+    let page = app
+        .get("/orgs/acme/plans")
+        .await
+        .text()
+        .await
+        .expect("html");
     let token = authenticity_token(&page);
     let mut tasks = Vec::new();
     for plan in ["pro", "max"] {
@@ -611,7 +633,12 @@ async fn ten_parallel_credit_checkouts_leave_one_pending_purchase_and_one_open_s
     let app = TestApp::spawn().await;
     app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
     app.stripe_ready().await;
-    let page = app.get("/orgs/acme/credits").await.text().await.expect("html");
+    let page = app
+        .get("/orgs/acme/credits")
+        .await
+        .text()
+        .await
+        .expect("html");
     let token = authenticity_token(&page);
     let mut tasks = Vec::new();
     for _ in 0..10 {
@@ -636,7 +663,11 @@ async fn ten_parallel_credit_checkouts_leave_one_pending_purchase_and_one_open_s
     }
     targets.sort();
     targets.dedup();
-    assert_eq!(targets.len(), 1, "everyone is sent to the same Checkout: {targets:?}");
+    assert_eq!(
+        targets.len(),
+        1,
+        "everyone is sent to the same Checkout: {targets:?}"
+    );
     // Stripe's (the emulator's) objects are written before it answers; give nothing time to lag.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
@@ -678,7 +709,12 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .await;
     assert_eq!(location(&started), "/orgs/beta/billing");
     let portal = app
-        .submit_with(&beta, "/orgs/beta/billing", "/orgs/beta/billing/portal", &[])
+        .submit_with(
+            &beta,
+            "/orgs/beta/billing",
+            "/orgs/beta/billing/portal",
+            &[],
+        )
         .await;
     let changed = app
         .another_browser()
@@ -727,8 +763,16 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
             .expect("status")
         }
     };
-    assert_eq!(status("acme").await, "trialing", "the first trial keeps going");
-    assert_eq!(status("beta").await, "canceled", "the reused card's trial ended");
+    assert_eq!(
+        status("acme").await,
+        "trialing",
+        "the first trial keeps going"
+    );
+    assert_eq!(
+        status("beta").await,
+        "canceled",
+        "the reused card's trial ended"
+    );
     let page = app
         .get_with(&beta, "/orgs/beta/billing")
         .await
