@@ -512,3 +512,15 @@ async fn forget_idle_limits(limiter: Arc<LoginLimiter>, throttles: Arc<Throttles
         throttles.forget_idle();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn invitation_tokens_stay_out_of_request_logs() {
+        assert_eq!(logged_path("/invitations/abc123"), "/invitations/…");
+        assert_eq!(logged_path("/invitations/abc123/accept"), "/invitations/…");
+        assert_eq!(logged_path("/orgs/acme"), "/orgs/acme");
+    }
+}

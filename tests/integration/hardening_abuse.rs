@@ -708,26 +708,8 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         )
         .await;
     assert_eq!(location(&started), "/orgs/beta/billing");
-    let portal = app
-        .submit_with(
-            &beta,
-            "/orgs/beta/billing",
-            "/orgs/beta/billing/portal",
-            &[],
-        )
+    app.card_through_portal(&beta, "beta", "4242 4242 4242 4242")
         .await;
-    let changed = app
-        .another_browser()
-        .post(format!("{}/card", location(&portal)))
-        .form(&[
-            ("card_number", "4242 4242 4242 4242"),
-            ("card_expiry", "12/34"),
-            ("card_cvc", "123"),
-        ])
-        .send()
-        .await
-        .expect("change card");
-    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
 
     // The background check (run here at once rather than waiting for its minute).
     let gateway = billing_portal::stripe_gateway::Gateway::new(
@@ -780,4 +762,59 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .await
         .expect("html");
     assert!(page.contains("Free plan"), "{page}");
+
+    // A third organization that puts the same card on file first is refused the trial outright.
+    let gamma = app.person("gamma@gamma.test", "Gamma").await;
+    app.card_through_portal(&gamma, "gamma", "4242 4242 4242 4242")
+        .await;
+    let refused = app
+        .submit_with(
+            &gamma,
+            "/orgs/gamma/plans",
+            "/orgs/gamma/billing/trial",
+            &[("plan", "pro")],
+        )
+        .await;
+    assert_eq!(location(&refused), "/orgs/gamma/plans");
+    let page = app
+        .get_with(&gamma, "/orgs/gamma/plans")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("The card on file has already been used for a trial"),
+        "{page}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM trial_grants").await,
+        2,
+        "no grant for Gamma"
+    );
+}
+
+impl TestApp {
+    /// Puts `card` on file for `slug` through Stripe's customer portal, from `browser`.
+    async fn card_through_portal(&self, browser: &reqwest::Client, slug: &str, card: &str) {
+        let portal = self
+            .submit_with(
+                browser,
+                &format!("/orgs/{slug}/billing"),
+                &format!("/orgs/{slug}/billing/portal"),
+                &[],
+            )
+            .await;
+        let changed = self
+            .another_browser()
+            .post(format!("{}/card", location(&portal)))
+            .form(&[
+                ("card_number", card),
+                ("card_expiry", "12/34"),
+                ("card_cvc", "123"),
+            ])
+            .send()
+            .await
+            .expect("change card");
+        assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    }
 }
