@@ -440,6 +440,35 @@ async fn a_non_ascii_address_logs_in_whatever_its_case_and_is_unique() {
     assert_eq!(stored, "äda@example.com");
 }
 
+#[tokio::test]
+async fn stored_addresses_from_before_are_normalized_unless_they_would_collide() {
+    let app = TestApp::spawn().await;
+    app.sign_up("äda@example.com", PASSWORD, "Acme").await;
+    // Rows as the old code stored them (as typed; the old index folded only ASCII).
+    for email in ["ÖSTRÖM@example.com", "ÄDA@example.com"] {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), $1, 'x')",
+        )
+        .bind(email)
+        .execute(&app.pool)
+        .await
+        .expect("old row");
+    }
+    let changed = billing_portal::accounts::repo::normalize_stored_emails(&app.pool)
+        .await
+        .expect("normalize");
+    assert_eq!(changed, 1);
+    let stored: Vec<String> = sqlx::query_scalar("SELECT email FROM users ORDER BY email")
+        .fetch_all(&app.pool)
+        .await
+        .expect("emails");
+    // The colliding one is left for an operator; the other is normalized.
+    assert_eq!(
+        stored,
+        ["ÄDA@example.com", "äda@example.com", "öström@example.com"]
+    );
+}
+
 // ---- Throttles ----
 
 #[tokio::test]
