@@ -87,7 +87,8 @@ pub struct Settings {
     #[arg(long, global = true, env = "SEED_DEMO")]
     pub seed_demo: Option<bool>,
 
-    /// Login attempts allowed per account per minute.
+    /// Login attempts allowed per minute for one account from one client IP address (an
+    /// attacker's address never uses up the owner's). Failures in a row also back off.
     #[arg(
         long,
         global = true,
@@ -114,6 +115,46 @@ pub struct Settings {
         default_value_t = 30
     )]
     pub api_key_misses_per_ip: u32,
+
+    /// Sign-ups allowed per client IP address per hour.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNUPS_PER_IP_PER_HOUR",
+        default_value_t = 20
+    )]
+    pub signups_per_ip_per_hour: u32,
+
+    /// New organizations (after the one made at sign-up) allowed per account per day.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGS_PER_ACCOUNT_PER_DAY",
+        default_value_t = 10
+    )]
+    pub orgs_per_account_per_day: u32,
+
+    /// New organizations allowed per client IP address per hour.
+    #[arg(
+        long,
+        global = true,
+        env = "ORGS_PER_IP_PER_HOUR",
+        default_value_t = 20
+    )]
+    pub orgs_per_ip_per_hour: u32,
+
+    /// Invitations one person may send per organization per hour.
+    #[arg(
+        long,
+        global = true,
+        env = "INVITATIONS_PER_HOUR",
+        default_value_t = 20
+    )]
+    pub invitations_per_hour: u32,
+
+    /// Days an invitation stays valid.
+    #[arg(long, global = true, env = "INVITATION_DAYS", default_value_t = 7)]
+    pub invitation_days: u32,
 
     /// Days a session lasts without activity.
     #[arg(long, global = true, env = "SESSION_DAYS", default_value_t = 14)]
@@ -212,6 +253,11 @@ impl Settings {
             login_attempts_per_account: 5,
             login_attempts_per_ip: 20,
             api_key_misses_per_ip: 30,
+            signups_per_ip_per_hour: 20,
+            orgs_per_account_per_day: 10,
+            orgs_per_ip_per_hour: 20,
+            invitations_per_hour: 20,
+            invitation_days: 7,
             session_days: 14,
             stripe_secret_key: None,
             plans_file: PathBuf::from("plans/hybrid.toml"),

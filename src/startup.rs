@@ -40,6 +40,7 @@ use crate::billing::webhooks::{self as billing_webhooks, Inbox};
 use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
 use crate::error::render_errors;
 use crate::local_stripe::{self, LocalStripe};
+use crate::orgs::invitation_pages as invitations;
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
@@ -48,6 +49,7 @@ use crate::usage::reconcile;
 use crate::usage::top_up::{self, TopUpConfig};
 use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
 use crate::web::state::AppState;
+use crate::web::throttle::Throttles;
 use crate::web::{assets, health};
 
 /// Webhook appliers per instance.
@@ -88,6 +90,10 @@ impl Database {
         };
         let pool = crate::db::connect(options, settings.database_max_connections).await?;
         crate::db::migrate(&pool).await?;
+        let normalized = crate::accounts::repo::normalize_stored_emails(&pool).await?;
+        if normalized > 0 {
+            tracing::info!(normalized, "stored e-mail addresses normalized");
+        }
         Ok(Self { pool, cluster })
     }
 
@@ -140,6 +146,7 @@ impl Application {
             settings.login_attempts_per_account,
             settings.login_attempts_per_ip,
         );
+        let throttles = Arc::new(Throttles::new(&settings));
         let bound = listener.local_addr()?;
         let webhook_secrets = configured_webhook_secrets(&settings);
         // Without a Stripe key the portal brings its own Stripe, on its own port.
@@ -205,6 +212,8 @@ impl Application {
             db: database.pool.clone(),
             csrf: csrf_config(&settings, secure)?,
             login_limiter: login_limiter.clone(),
+            throttles: throttles.clone(),
+            invitation_days: settings.invitation_days.max(1),
             catalog: catalog.clone(),
             stripe: stripe.clone(),
             inbox: inbox.clone(),
@@ -234,8 +243,13 @@ impl Application {
                     tracing::error!(error = %e, "deleting expired sessions stopped");
                 }
             }),
-            tokio::spawn(forget_idle_limits(login_limiter, key_misses)),
+            tokio::spawn(forget_idle_limits(login_limiter, key_misses, throttles)),
             tokio::spawn(end_grace_periods(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+            )),
+            tokio::spawn(check_trial_cards(
                 database.pool.clone(),
                 stripe.clone(),
                 catalog.clone(),
@@ -346,7 +360,10 @@ fn router(state: AppState, output_name: &str) -> Router {
         .route("/logout", post(accounts::logout))
         .route("/orgs/new", get(orgs::new_form).post(orgs::create))
         .route("/orgs/{slug}", get(orgs::show))
-        .route("/orgs/{slug}/members", post(orgs::add_member))
+        .route("/orgs/{slug}/invitations", post(invitations::invite))
+        .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
+        .route("/invitations/{token}", get(invitations::show))
+        .route("/invitations/{token}/accept", post(invitations::accept))
         .route("/orgs/{slug}/billing", get(billing_pages::overview))
         .route("/orgs/{slug}/plans", get(billing_pages::plans))
         .route("/orgs/{slug}/billing/trial", post(billing_pages::start_trial))
@@ -382,11 +399,21 @@ fn router(state: AppState, output_name: &str) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                // The path only: query strings can carry tokens.
-                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), id)
+                // The path only: query strings can carry tokens (and see `logged_path`).
+                tracing::info_span!("request", method = %request.method(), path = logged_path(request.uri().path()), id)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The request path as logged: invitation links carry their token in the path, so that part is
+/// left out.
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/invitations/") {
+        "/invitations/…"
+    } else {
+        path
+    }
 }
 
 /// The webhook signing secrets from the configuration, trimmed, empty ones dropped.
@@ -403,6 +430,19 @@ fn configured_webhook_secrets(settings: &Settings) -> Vec<String> {
 fn random_webhook_secret() -> String {
     use rand::distr::{Alphanumeric, SampleString};
     format!("whsec_{}", Alphanumeric.sample_string(&mut rand::rng(), 32))
+}
+
+/// Ends trials whose card already had a trial elsewhere (see `service::check_trial_cards`).
+async fn check_trial_cards(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            service::check_trial_cards(&pool, &gateway, &catalog, chrono::Utc::now()).await
+        {
+            tracing::warn!(error = format!("{e:#}"), "checking trial cards failed");
+        }
+    }
 }
 
 async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {
@@ -452,11 +492,28 @@ fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> 
         .with_key(Some(key)))
 }
 
-async fn forget_idle_limits(limiter: Arc<LoginLimiter>, key_misses: Arc<KeyMissLimiter>) {
+async fn forget_idle_limits(
+    limiter: Arc<LoginLimiter>,
+    key_misses: Arc<KeyMissLimiter>,
+    throttles: Arc<Throttles>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         limiter.forget_idle();
         key_misses.forget_idle();
+        throttles.forget_idle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn invitation_tokens_stay_out_of_request_logs() {
+        assert_eq!(logged_path("/invitations/abc123"), "/invitations/…");
+        assert_eq!(logged_path("/invitations/abc123/accept"), "/invitations/…");
+        assert_eq!(logged_path("/orgs/acme"), "/orgs/acme");
     }
 }

@@ -25,17 +25,28 @@ pub enum InputError {
     PasswordTooLong,
 }
 
-/// An email address as the user typed it (trimmed), known to be well formed.
-/// Comparisons in the database are case-insensitive; see [`Email::normalized`].
+/// An email address in its one normalized form, known to be well formed. The same form is
+/// stored, looked up by equality and made unique by the database, so `ÄDA@…` and `äda@…` are one
+/// account whatever the database's locale folds (see [`normalize_email`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Email(String);
 
+/// The one normalization of an address: trimmed, Unicode NFC, then full (not only ASCII)
+/// lowercase of the whole address, then NFC again (lowercasing can decompose). Done here, in Rust,
+/// because the private PostgreSQL runs without a locale and its `lower()` folds only ASCII.
+pub fn normalize_email(input: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let composed: String = input.trim().nfc().collect();
+    composed.to_lowercase().nfc().collect()
+}
+
 impl Email {
     pub fn parse(input: &str) -> Result<Self, InputError> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
+        if input.trim().is_empty() {
             return Err(InputError::EmailMissing);
         }
+        let trimmed = normalize_email(input);
+        let trimmed = trimmed.as_str();
         if trimmed.len() > MAX_EMAIL_LEN {
             return Err(InputError::EmailTooLong);
         }
@@ -56,9 +67,10 @@ impl Email {
         &self.0
     }
 
-    /// The key used for uniqueness, rate limiting and look-ups.
+    /// The key used for uniqueness, rate limiting and look-ups: the address itself, which is
+    /// kept normalized.
     pub fn normalized(&self) -> String {
-        self.0.to_lowercase()
+        self.0.clone()
     }
 }
 
@@ -106,10 +118,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_ordinary_addresses_and_trims_them() {
+    fn accepts_ordinary_addresses_trims_and_normalizes_them() {
         let email = Email::parse("  Ada.Lovelace+billing@Example.com ").expect("valid");
-        assert_eq!(email.as_str(), "Ada.Lovelace+billing@Example.com");
+        assert_eq!(email.as_str(), "ada.lovelace+billing@example.com");
         assert_eq!(email.normalized(), "ada.lovelace+billing@example.com");
+    }
+
+    #[test]
+    fn non_ascii_letters_fold_like_ascii_ones() {
+        let upper = Email::parse("ÄDA@example.com").expect("valid");
+        let lower = Email::parse("äda@example.com").expect("valid");
+        assert_eq!(upper, lower);
+        assert_eq!(upper.as_str(), "äda@example.com");
+        // A decomposed "a" + combining diaeresis is the same address as the composed "ä".
+        let decomposed = Email::parse("A\u{308}DA@EXAMPLE.COM").expect("valid");
+        assert_eq!(decomposed, lower);
+        assert_eq!(
+            Email::parse("ÖSTRÖM@ÉXAMPLE.com").map(|e| e.0),
+            Ok("öström@éxample.com".into())
+        );
+    }
+
+    #[test]
+    fn normalizing_is_idempotent() {
+        for input in [
+            "ÄDA@example.com",
+            "  Ǆemal@Example.com",
+            "İstanbul@example.com",
+            "ß@example.com",
+        ] {
+            let once = normalize_email(input);
+            assert_eq!(normalize_email(&once), once, "{input}");
+        }
     }
 
     #[test]

@@ -12,13 +12,14 @@ use serde::Deserialize;
 use super::model::{Email, NewPassword};
 use super::repo::{self, SignupError};
 use super::{password, session};
-use crate::error::AppError;
+use crate::error::{url_escape, AppError};
 use crate::orgs::model::OrgName;
 use crate::web::context::{SignedIn, Visitor};
 use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
 use crate::web::layout::{CsrfField, Field, FormError};
 use crate::web::state::AppState;
+use crate::web::throttle::{wait_in_words, with_retry_after};
 
 /// The one answer for an unknown email and for a wrong password, so the form does not reveal
 /// who has an account.
@@ -60,21 +61,32 @@ pub struct SignupFields {
     pub password: String,
     #[serde(default)]
     pub org_name: String,
+    /// Where to go after signing up (an invitation link); only same-site paths are followed.
+    #[serde(default)]
+    pub next: String,
 }
 
 #[derive(Debug, Default)]
 struct SignupErrors {
+    form: Option<String>,
     email: Option<String>,
     password: Option<String>,
     org_name: Option<String>,
 }
 
-pub async fn signup_form(visitor: Visitor) -> Result<Response, AppError> {
+pub async fn signup_form(
+    visitor: Visitor,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, AppError> {
     if visitor.user.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     let token = visitor.authenticity_token()?;
-    let body = signup_view(token, SignupFields::default(), SignupErrors::default());
+    let fields = SignupFields {
+        next: query.next.filter(|n| is_local_path(n)).unwrap_or_default(),
+        ..SignupFields::default()
+    };
+    let body = signup_view(token, fields, SignupErrors::default());
     Ok(visitor
         .page(StatusCode::OK, "Sign up", body)
         .await?
@@ -83,10 +95,14 @@ pub async fn signup_form(visitor: Visitor) -> Result<Response, AppError> {
 
 pub async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     visitor: Visitor,
     form: CsrfForm<SignupFields>,
 ) -> Result<Response, AppError> {
-    let fields = form.fields;
+    let mut fields = form.fields;
+    if !is_local_path(&fields.next) {
+        fields.next.clear();
+    }
     let email = Email::parse(&fields.email);
     let password = NewPassword::parse(&fields.password);
     let org_name = OrgName::parse(&fields.org_name);
@@ -94,6 +110,7 @@ pub async fn signup(
         (Ok(e), Ok(p), Ok(o)) => (e, p, o),
         (e, p, o) => {
             let errors = SignupErrors {
+                form: None,
                 email: e.err().map(|e| e.to_string()),
                 password: p.err().map(|e| e.to_string()),
                 org_name: o.err().map(|e| e.to_string()),
@@ -101,6 +118,21 @@ pub async fn signup(
             return render_signup_again(visitor, fields, errors).await;
         }
     };
+    // Counted before the (deliberately slow) hashing: a flood of sign-ups from one address is
+    // refused cheaply, and one person cannot mint accounts (and their trials) without limit.
+    if let Err(throttled) = state.throttles.signups_per_ip.check(&peer.ip()) {
+        tracing::warn!(ip = %peer.ip(), "sign-up throttled");
+        let errors = SignupErrors {
+            form: Some(format!(
+                "Too many sign-ups from your network. Try again in {}.",
+                wait_in_words(throttled.retry_after)
+            )),
+            ..SignupErrors::default()
+        };
+        let page =
+            render_signup_status(visitor, fields, errors, StatusCode::TOO_MANY_REQUESTS).await?;
+        return Ok(with_retry_after(page, throttled.retry_after));
+    }
     let hash = password::hash(&password).await?;
     let (user, org) = match repo::sign_up(&state.db, &email, &hash, &org_name).await {
         Ok(created) => created,
@@ -121,30 +153,48 @@ pub async fn signup(
         Flash::notice(format!("Welcome! {} is ready.", org.name)),
     )
     .await?;
-    Ok(Redirect::to(&format!("/orgs/{}", org.slug)).into_response())
+    let target = if fields.next.is_empty() {
+        format!("/orgs/{}", org.slug)
+    } else {
+        fields.next
+    };
+    Ok(Redirect::to(&target).into_response())
 }
 
 async fn render_signup_again(
     visitor: Visitor,
+    fields: SignupFields,
+    errors: SignupErrors,
+) -> Result<Response, AppError> {
+    render_signup_status(visitor, fields, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn render_signup_status(
+    visitor: Visitor,
     mut fields: SignupFields,
     errors: SignupErrors,
+    status: StatusCode,
 ) -> Result<Response, AppError> {
     // Never send a password back to the browser.
     fields.password.clear();
     let token = visitor.authenticity_token()?;
     let body = signup_view(token, fields, errors);
-    Ok(visitor
-        .page(StatusCode::UNPROCESSABLE_ENTITY, "Sign up", body)
-        .await?
-        .into_response())
+    Ok(visitor.page(status, "Sign up", body).await?.into_response())
 }
 
 fn signup_view(token: String, fields: SignupFields, errors: SignupErrors) -> impl IntoView {
+    let login = if fields.next.is_empty() {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", url_escape(&fields.next))
+    };
     view! {
         <section class="card narrow">
             <h1>"Create your account"</h1>
             <form method="post" action="/signup" novalidate>
                 <CsrfField token=token />
+                <input type="hidden" name="next" value=fields.next />
+                <FormError message=errors.form />
                 <Field label="Email" name="email" kind="email" value=fields.email
                     error=errors.email autocomplete="email" />
                 <Field label="Password" name="password" kind="password"
@@ -155,7 +205,7 @@ fn signup_view(token: String, fields: SignupFields, errors: SignupErrors) -> imp
                     hint="Your company or team; you can add more later." />
                 <button type="submit">"Sign up"</button>
             </form>
-            <p>"Already have an account? " <a href="/login">"Log in"</a></p>
+            <p>"Already have an account? " <a href=login>"Log in"</a></p>
         </section>
     }
 }
@@ -246,6 +296,13 @@ pub async fn login(
         None => (None, None),
     };
     let matches = password::verify(&password, stored).await?;
+    if matches {
+        state
+            .login_limiter
+            .succeeded(peer.ip(), &email.normalized());
+    } else {
+        state.login_limiter.failed(peer.ip(), &email.normalized());
+    }
     let Some(user_id) = user_id.filter(|_| matches) else {
         return render_login_again(
             visitor,
@@ -279,6 +336,12 @@ async fn render_login_again(
 }
 
 fn login_view(token: String, email: String, next: String, error: Option<String>) -> impl IntoView {
+    // An invitation link passes through sign-up as well as log-in.
+    let signup = if next.is_empty() {
+        "/signup".to_owned()
+    } else {
+        format!("/signup?next={}", url_escape(&next))
+    };
     view! {
         <section class="card narrow">
             <h1>"Log in"</h1>
@@ -291,7 +354,7 @@ fn login_view(token: String, email: String, next: String, error: Option<String>)
                     autocomplete="current-password" />
                 <button type="submit">"Log in"</button>
             </form>
-            <p>"New here? " <a href="/signup">"Create an account"</a></p>
+            <p>"New here? " <a href=signup>"Create an account"</a></p>
         </section>
     }
 }

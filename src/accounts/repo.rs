@@ -39,6 +39,7 @@ pub async fn insert_user(
          RETURNING id, email, is_platform_admin",
     )
     .bind(Uuid::new_v4())
+    // Already normalized: the unique constraint on the column is the uniqueness rule.
     .bind(email.as_str())
     .bind(password_hash)
     .bind(is_platform_admin)
@@ -73,7 +74,7 @@ pub async fn credentials(
     db: impl PgExecutor<'_>,
     email: &Email,
 ) -> sqlx::Result<Option<(Uuid, String)>> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = $1")
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
         .bind(email.normalized())
         .fetch_optional(db)
         .await
@@ -87,7 +88,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<User
 }
 
 pub async fn find_by_email(db: impl PgExecutor<'_>, email: &Email) -> sqlx::Result<Option<User>> {
-    sqlx::query_as("SELECT id, email, is_platform_admin FROM users WHERE lower(email) = $1")
+    sqlx::query_as("SELECT id, email, is_platform_admin FROM users WHERE email = $1")
         .bind(email.normalized())
         .fetch_optional(db)
         .await
@@ -95,7 +96,7 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &Email) -> sqlx::Resu
 
 /// Grants the platform admin flag; `false` when no user has that email.
 pub async fn make_platform_admin(db: impl PgExecutor<'_>, email: &Email) -> sqlx::Result<bool> {
-    let updated = sqlx::query("UPDATE users SET is_platform_admin = true WHERE lower(email) = $1")
+    let updated = sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = $1")
         .bind(email.normalized())
         .execute(db)
         .await?;
@@ -106,4 +107,37 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(db)
         .await
+}
+
+/// Brings stored addresses to the one normalized form where SQL alone could not (non-ASCII
+/// letters: the migration's `lower()` folds only ASCII here). An address whose normalized form
+/// another account already has is left as it is, for an operator to settle. Returns how many
+/// rows changed.
+pub async fn normalize_stored_emails(pool: &PgPool) -> sqlx::Result<u64> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, email FROM users WHERE email ~ '[^\\x01-\\x7e]'")
+            .fetch_all(pool)
+            .await?;
+    let mut changed = 0;
+    for (id, email) in rows {
+        let normalized = super::model::normalize_email(&email);
+        if normalized == email {
+            continue;
+        }
+        let updated = sqlx::query(
+            "UPDATE users SET email = $2 WHERE id = $1
+             AND NOT EXISTS (SELECT 1 FROM users WHERE email = $2)",
+        )
+        .bind(id)
+        .bind(&normalized)
+        .execute(pool)
+        .await;
+        match updated {
+            Ok(done) => changed += done.rows_affected(),
+            // Another instance normalized the same address meanwhile.
+            Err(e) if is_unique_violation(&e, "users_email_key") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(changed)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::catalog::{Catalog, Limit, Plan, Price};
-use super::repo::{self, Invoice};
+use super::repo::{self, Invoice, TrialRefusal};
 use super::service::{apply_snapshot, ensure_customer, refresh};
 use super::subscription::{countdown, effective_plan, grace_ends, Stored};
 use crate::error::AppError;
@@ -296,8 +296,11 @@ pub async fn plans(
     let live = stored
         .as_ref()
         .is_some_and(|s| matches!(s.status.as_str(), "trialing" | "active" | "past_due"));
-    // A trial is offered once: to organizations that never had a subscription.
-    let may_trial = stored.is_none() && state.catalog.trial_days > 0;
+    // A trial is offered once: to organizations that never had a subscription, by people who
+    // never had a trial.
+    let may_trial = stored.is_none()
+        && state.catalog.trial_days > 0
+        && !repo::user_had_trial(&state.db, signed_in.user.id).await?;
     let token = signed_in.authenticity_token()?;
     let catalog = state.catalog.clone();
     let manage = m.role.can_manage();
@@ -379,7 +382,9 @@ async fn back_with(
     Ok(Redirect::to(&format!("/orgs/{slug}/plans")).into_response())
 }
 
-/// `POST /orgs/{slug}/billing/trial`: a trial of a paid plan without a card.
+/// `POST /orgs/{slug}/billing/trial`: a trial of a paid plan without a card. One per
+/// organization and one per person: the grant is written in the transaction that starts the
+/// trial, so of two parallel starts one wins and the other is refused cleanly.
 pub async fn start_trial(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -389,12 +394,10 @@ pub async fn start_trial(
     let m = manager(&signed_in, &slug)?;
     let plan = paid_plan(&state.catalog, &form.fields.plan)?;
     if repo::subscription(&state.db, m.org.id).await?.is_some() {
-        return back_with(
-            &signed_in,
-            &slug,
-            "This organization has already had a trial or a subscription.".into(),
-        )
-        .await;
+        return back_with(&signed_in, &slug, ORG_HAD_TRIAL.into()).await;
+    }
+    if repo::user_had_trial(&state.db, signed_in.user.id).await? {
+        return back_with(&signed_in, &slug, PERSON_HAD_TRIAL.into()).await;
     }
     let customer = ensure_customer(
         &state.db,
@@ -404,15 +407,43 @@ pub async fn start_trial(
         &signed_in.user.email,
     )
     .await?;
+    // A card already on file (say, from a credit pack) that had a trial elsewhere: no trial.
+    let card = state.stripe.default_card_fingerprint(&customer).await?;
+    if let Some(card) = &card {
+        if repo::card_had_trial(&state.db, card, None).await? {
+            return back_with(&signed_in, &slug, CARD_HAD_TRIAL.into()).await;
+        }
+    }
     let price = state
         .stripe
         .price_id(plan.lookup_key().unwrap_or_default())
         .await?;
+    // The transaction stays open across the Stripe call: if Stripe fails, the grant is undone
+    // with it; while it is open, a parallel start waits on the grant's unique keys.
+    let mut tx = state.db.begin().await?;
+    match repo::grant_trial(
+        &mut tx,
+        m.org.id,
+        signed_in.user.id,
+        &plan.key,
+        card.as_deref(),
+    )
+    .await?
+    {
+        Ok(()) => {}
+        Err(refusal) => {
+            drop(tx);
+            let message = match refusal {
+                TrialRefusal::Person => PERSON_HAD_TRIAL,
+                TrialRefusal::Organization => ORG_HAD_TRIAL,
+            };
+            return back_with(&signed_in, &slug, message.into()).await;
+        }
+    }
     let snapshot = state
         .stripe
         .start_trial(m.org.id, &customer, &price, state.catalog.trial_days)
         .await?;
-    let mut tx = state.db.begin().await?;
     apply_snapshot(
         &mut tx,
         &state.catalog,
@@ -433,6 +464,12 @@ pub async fn start_trial(
     .await?;
     Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
 }
+
+const ORG_HAD_TRIAL: &str = "This organization has already had a trial or a subscription.";
+const CARD_HAD_TRIAL: &str =
+    "The card on file has already been used for a trial, so this organization can subscribe but not start a trial.";
+const PERSON_HAD_TRIAL: &str =
+    "You have already had a trial, so this organization can subscribe but not start another one.";
 
 /// `POST /orgs/{slug}/billing/checkout`: upgrade through Stripe Checkout. One open checkout per
 /// organization: a second attempt goes back to the first.
@@ -464,6 +501,12 @@ pub async fn checkout(
         state.public_url
     );
     let cancel = format!("{}/billing/cancel?org={slug}", state.public_url);
+    // Parallel requests take turns, so only the first creates a session in Stripe.
+    let mut tx = state.db.begin().await?;
+    repo::lock_checkouts(&mut tx, m.org.id).await?;
+    if let Some((_, url)) = repo::open_checkout(&mut *tx, m.org.id).await? {
+        return Ok(Redirect::to(&url).into_response());
+    }
     let link = state
         .stripe
         .create_checkout(
@@ -475,12 +518,8 @@ pub async fn checkout(
             Uuid::new_v4(),
         )
         .await?;
-    if !repo::insert_checkout(&state.db, m.org.id, &link.id, &link.url, Some(&plan.key)).await? {
-        // Another request opened one meanwhile: send them there.
-        if let Some((_, url)) = repo::open_checkout(&state.db, m.org.id).await? {
-            return Ok(Redirect::to(&url).into_response());
-        }
-    }
+    repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, Some(&plan.key)).await?;
+    tx.commit().await?;
     Ok(Redirect::to(&link.url).into_response())
 }
 

@@ -212,6 +212,17 @@ pub async fn set_kept_plan(
 
 // ---- Checkout Sessions ----
 
+/// Makes requests that open a Checkout for one organization take turns until the transaction
+/// ends, so the second one finds the first one's open session instead of creating another in
+/// Stripe (the unique index alone would let both create one and keep only one).
+pub async fn lock_checkouts(db: &mut PgConnection, org_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("checkout:{org_id}"))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn open_checkout(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -370,5 +381,113 @@ mod tests {
             ]
         );
         assert!(in_waves(&[] as &[(&str, i32)], |(k, _)| *k).is_empty());
+    }
+}
+
+// ---- Trial grants ----
+
+/// Why a trial cannot be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialRefusal {
+    /// This person already started a trial (in any organization).
+    Person,
+    /// This organization already had one.
+    Organization,
+}
+
+/// Whether this person has already been granted a trial anywhere.
+pub async fn user_had_trial(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM trial_grants WHERE user_id = $1)")
+        .bind(user_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Whether a trial was granted with this card, other than `except` (a grant id).
+pub async fn card_had_trial(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+    except: Option<i64>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM trial_grants
+                        WHERE card_fingerprint = $1 AND id IS DISTINCT FROM $2)",
+    )
+    .bind(fingerprint)
+    .bind(except)
+    .fetch_one(db)
+    .await
+}
+
+/// Live trials whose card is not yet recorded: (grant id, org, Stripe customer, subscription).
+pub async fn trials_without_card(
+    db: impl PgExecutor<'_>,
+) -> sqlx::Result<Vec<(i64, Uuid, String, String)>> {
+    sqlx::query_as(
+        "SELECT g.id, g.org_id, c.stripe_customer_id, s.stripe_subscription_id
+         FROM trial_grants g
+         JOIN subscriptions s ON s.org_id = g.org_id
+         JOIN billing_customers c ON c.org_id = g.org_id
+         WHERE s.status = 'trialing' AND g.card_fingerprint IS NULL
+         ORDER BY g.id LIMIT 500",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Records the card a trial's organization put on file; `false` when another checker recorded
+/// it first. Callers serialize on the fingerprint (see [`lock_fingerprint`]) so that of two
+/// trials with one card, the second sees the first.
+pub async fn set_grant_card(
+    db: impl PgExecutor<'_>,
+    grant_id: i64,
+    fingerprint: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE trial_grants SET card_fingerprint = $2 WHERE id = $1 AND card_fingerprint IS NULL",
+    )
+    .bind(grant_id)
+    .bind(fingerprint)
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn lock_fingerprint(db: &mut PgConnection, fingerprint: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("card:{fingerprint}"))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records the grant inside the transaction that starts the trial. A parallel start for the
+/// same organization or person waits here for the first to commit, then is refused.
+pub async fn grant_trial(
+    db: &mut PgConnection,
+    org_id: Uuid,
+    user_id: Uuid,
+    plan_key: &str,
+    card_fingerprint: Option<&str>,
+) -> sqlx::Result<Result<(), TrialRefusal>> {
+    let inserted = sqlx::query(
+        "INSERT INTO trial_grants (org_id, user_id, plan_key, card_fingerprint)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .bind(plan_key)
+    .bind(card_fingerprint)
+    .execute(&mut *db)
+    .await;
+    match inserted {
+        Ok(_) => Ok(Ok(())),
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("trial_grants_user_key") => {
+            Ok(Err(TrialRefusal::Person))
+        }
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("trial_grants_org_key") => {
+            Ok(Err(TrialRefusal::Organization))
+        }
+        Err(e) => Err(e),
     }
 }

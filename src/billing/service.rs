@@ -169,3 +169,48 @@ pub async fn ensure_customer(
     let mut conn = pool.acquire().await?;
     Ok(repo::save_customer(&mut conn, org_id, &created).await?)
 }
+
+/// One trial per card: a trialing organization whose card (added during the trial, usually in
+/// the customer portal) already had a trial in another organization loses its trial at once
+/// (the subscription is canceled, so the organization is on Free and can still subscribe and
+/// pay). Otherwise the card is recorded on the trial's grant. Runs in the background; returns how
+/// many trials it ended.
+pub async fn check_trial_cards(
+    pool: &PgPool,
+    gateway: &Gateway,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let mut ended = 0;
+    for (grant_id, org_id, customer, sub_id) in repo::trials_without_card(pool).await? {
+        let Some(fingerprint) = gateway.default_card_fingerprint(&customer).await? else {
+            continue;
+        };
+        let mut tx = pool.begin().await?;
+        repo::lock_fingerprint(&mut tx, &fingerprint).await?;
+        let reused = repo::card_had_trial(&mut *tx, &fingerprint, Some(grant_id)).await?;
+        let first = repo::set_grant_card(&mut *tx, grant_id, &fingerprint).await?;
+        tx.commit().await?;
+        if !first {
+            // Another instance's check got here first and did what was needed.
+            continue;
+        }
+        if reused {
+            let snapshot = gateway.cancel_now(&sub_id).await?;
+            let mut tx = pool.begin().await?;
+            apply_snapshot(
+                &mut tx,
+                catalog,
+                &snapshot,
+                None,
+                "trial ended: the card already had a trial",
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(%org_id, subscription = %sub_id, "trial ended: the card already had a trial");
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}

@@ -12,6 +12,7 @@ use stripe_core::customer::{RetrieveCustomer, RetrieveCustomerReturned};
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent,
 };
+use stripe_payment::payment_method::RetrievePaymentMethod;
 use stripe_shared::{CheckoutSessionMode, PaymentIntentStatus};
 use uuid::Uuid;
 
@@ -88,6 +89,30 @@ impl Gateway {
             id: session.id.as_str().to_owned(),
             url,
         })
+    }
+
+    /// The fingerprint of the customer's default card (Stripe's id for a card number, the same
+    /// across customers), when one is on file.
+    pub async fn default_card_fingerprint(&self, customer: &str) -> Result<Option<String>> {
+        let found = RetrieveCustomer::new(customer.to_owned())
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("retrieving the customer: {}", describe(&e)))?;
+        let RetrieveCustomerReturned::Customer(c) = found else {
+            return Ok(None);
+        };
+        let Some(card) = c
+            .invoice_settings
+            .and_then(|s| s.default_payment_method)
+            .map(|pm| pm.id().as_str().to_owned())
+        else {
+            return Ok(None);
+        };
+        let method = RetrievePaymentMethod::new(card)
+            .send(self.client())
+            .await
+            .map_err(|e| anyhow::anyhow!("retrieving a payment method: {}", describe(&e)))?;
+        Ok(method.card.and_then(|c| c.fingerprint))
     }
 
     /// The card to charge without the customer: the customer's default, else the one that paid

@@ -505,16 +505,6 @@ pub async fn buy(
             return refuse_credits(&state, signed_in, m, refused).await;
         }
     };
-    if let Some((_, url)) = billing_repo::open_checkout(&state.db, m.org.id).await? {
-        flash::set(
-            &signed_in.session,
-            Flash::notice(
-                "A checkout is already open for this organization; finish or cancel it first.",
-            ),
-        )
-        .await?;
-        return Ok(Redirect::to(&url).into_response());
-    }
     let customer = ensure_customer(
         &state.db,
         &state.stripe,
@@ -524,6 +514,21 @@ pub async fn buy(
     )
     .await?;
     let price_id = state.stripe.price_id(&pack.lookup_key).await?;
+    // One open checkout per organization: parallel requests take turns here, and all but the
+    // first find its session and are sent there, so no orphaned session or purchase is left.
+    let mut tx = state.db.begin().await?;
+    billing_repo::lock_checkouts(&mut tx, m.org.id).await?;
+    if let Some((_, url)) = billing_repo::open_checkout(&mut *tx, m.org.id).await? {
+        drop(tx);
+        flash::set(
+            &signed_in.session,
+            Flash::notice(
+                "A checkout is already open for this organization; finish or cancel it first.",
+            ),
+        )
+        .await?;
+        return Ok(Redirect::to(&url).into_response());
+    }
     let purchase_id = Uuid::new_v4();
     let link = state
         .stripe
@@ -540,7 +545,6 @@ pub async fn buy(
             cancel_url: &format!("{}/billing/cancel?org={slug}", state.public_url),
         })
         .await?;
-    let mut tx = state.db.begin().await?;
     ledger::insert_purchase(
         &mut tx,
         NewPurchase {
@@ -555,15 +559,8 @@ pub async fn buy(
         },
     )
     .await?;
-    let opened =
-        billing_repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, None).await?;
+    billing_repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, None).await?;
     tx.commit().await?;
-    if !opened {
-        // Another request opened one meanwhile: send them there.
-        if let Some((_, url)) = billing_repo::open_checkout(&state.db, m.org.id).await? {
-            return Ok(Redirect::to(&url).into_response());
-        }
-    }
     Ok(Redirect::to(&link.url).into_response())
 }
 

@@ -11,3 +11,4 @@ pub mod hygiene;
 pub mod layout;
 pub mod links;
 pub mod state;
+pub mod throttle;

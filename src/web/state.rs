@@ -16,6 +16,10 @@ pub struct AppState {
     pub db: PgPool,
     pub csrf: CsrfConfig,
     pub login_limiter: Arc<LoginLimiter>,
+    /// Sign-ups, new organizations and invitations, per address, account and inviter.
+    pub throttles: Arc<crate::web::throttle::Throttles>,
+    /// How long an invitation stays valid.
+    pub invitation_days: u32,
     pub catalog: Arc<Catalog>,
     pub stripe: Gateway,
     pub inbox: Inbox,

@@ -17,13 +17,14 @@ async fn signup_creates_user_org_and_owner_membership_and_signs_in() {
     let html = page.text().await.expect("body");
     assert!(html.contains("<h1>Analytical Engines</h1>"));
     assert!(html.contains("Welcome! Analytical Engines is ready."));
-    assert!(html.contains("Ada@Example.com"));
+    // Addresses are stored and shown in their one normalized (lowercase) form.
+    assert!(html.contains("ada@example.com"));
     assert!(html.contains("<strong>owner</strong>"));
 
     let role: String = sqlx::query_scalar(
         "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id
          JOIN organizations o ON o.id = m.org_id
-         WHERE lower(u.email) = 'ada@example.com' AND o.slug = 'analytical-engines'",
+         WHERE u.email = 'ada@example.com' AND o.slug = 'analytical-engines'",
     )
     .fetch_one(&app.pool)
     .await

@@ -445,25 +445,12 @@ async fn cancel_at_period_end_and_resume() {
 #[tokio::test]
 async fn members_see_billing_but_cannot_change_it() {
     let app = TestApp::spawn().await;
-    let bob = app.another_browser();
-    app.submit_with(
-        &bob,
-        "/signup",
-        "/signup",
-        &[
-            ("email", "bob@acme.test"),
-            ("password", PASSWORD),
-            ("org_name", "Bobs"),
-        ],
-    )
-    .await;
+    let bob = app.person("bob@acme.test", "Bobs").await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme",
-        "/orgs/acme/members",
-        &[("email", "bob@acme.test"), ("role", "member")],
-    )
-    .await;
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@acme.test", "member")
+        .await;
+    app.accept_with(&bob, &link).await;
     let page = app
         .get_with(&bob, "/orgs/acme/plans")
         .await

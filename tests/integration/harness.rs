@@ -143,6 +143,17 @@ impl TestApp {
         browser()
     }
 
+    /// A browser whose connections come from another loopback address (127.0.0.0/8 is all
+    /// local), so the server sees another client address.
+    pub fn browser_from(&self, ip: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.get_with(&self.client, path).await
     }

@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod billing;
+mod hardening_abuse;
 mod hardening_batches;
 mod orgs_and_admin;
 mod platform;

@@ -1,4 +1,4 @@
-//! Organizations seen through memberships, switching between them, adding members, and the
+//! Organizations seen through memberships, switching between them, inviting members, and the
 //! platform admin pages.
 
 use reqwest::StatusCode;
@@ -35,11 +35,11 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
         StatusCode::NOT_FOUND
     );
 
-    // Nor can she change it.
+    // Nor can she invite herself into it.
     let response = app
         .submit(
             "/orgs/org-a",
-            "/orgs/org-b/members",
+            "/orgs/org-b/invitations",
             &[("email", "ada@example.com"), ("role", "owner")],
         )
         .await;
@@ -107,60 +107,37 @@ async fn names_are_escaped_in_pages() {
 }
 
 #[tokio::test]
-async fn owners_add_existing_accounts_and_members_cannot() {
+async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() {
     let app = TestApp::spawn().await;
-    let bob = app.another_browser();
-    app.submit_with(
-        &bob,
-        "/signup",
-        "/signup",
-        &[
-            ("email", "bob@example.com"),
-            ("password", PASSWORD),
-            ("org_name", "Bob's"),
-        ],
-    )
-    .await;
+    let bob = app.person("bob@example.com", "Bob's").await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
-
-    let unknown = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/members",
-            &[("email", "carol@example.com"), ("role", "member")],
-        )
-        .await;
-    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(unknown
-        .text()
-        .await
-        .expect("body")
-        .contains("Ask them to sign up first"));
 
     let bad_role = app
         .submit(
             "/orgs/acme",
-            "/orgs/acme/members",
+            "/orgs/acme/invitations",
             &[("email", "bob@example.com"), ("role", "root")],
         )
         .await;
     assert_eq!(bad_role.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
-    let added = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/members",
-            &[("email", "bob@example.com"), ("role", "member")],
-        )
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@example.com", "member")
         .await;
-    assert_eq!(added.status(), StatusCode::SEE_OTHER);
-    let html = app.get("/orgs/acme").await.text().await.expect("body");
-    assert!(html.contains("bob@example.com joined as member."));
+    let accepted = app.accept_with(&bob, &link).await;
+    assert_eq!(location(&accepted), "/orgs/acme");
+    let html = app
+        .get_with(&bob, "/orgs/acme")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains("You joined Acme as member."));
 
     let again = app
         .submit(
             "/orgs/acme",
-            "/orgs/acme/members",
+            "/orgs/acme/invitations",
             &[("email", "bob@example.com"), ("role", "admin")],
         )
         .await;
@@ -170,7 +147,8 @@ async fn owners_add_existing_accounts_and_members_cannot() {
         .expect("body")
         .contains("already a member"));
 
-    // Bob now sees Acme, as a member, without the form to add people, and is refused if he posts.
+    // Bob now sees Acme, as a member, without the form to invite people, and is refused if he
+    // posts.
     let page = app
         .get_with(&bob, "/orgs/acme")
         .await
@@ -178,13 +156,13 @@ async fn owners_add_existing_accounts_and_members_cannot() {
         .await
         .expect("body");
     assert!(page.contains("<strong>member</strong>"));
-    assert!(!page.contains("Add a member"));
+    assert!(!page.contains("Invite someone"));
     let refused = app
         .submit_with(
             &bob,
             "/orgs/acme",
-            "/orgs/acme/members",
-            &[("email", "ada@example.com"), ("role", "member")],
+            "/orgs/acme/invitations",
+            &[("email", "carol@example.com"), ("role", "member")],
         )
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
