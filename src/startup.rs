@@ -287,11 +287,11 @@ impl Application {
                     Ok(report) => tracing::info!(
                         created = ?report.created,
                         existing = ?report.existing,
-                        "catalog synced to the built-in Stripe emulator"
+                        "catalog synced to the offline Stripe emulator"
                     ),
                     Err(e) => tracing::error!(
                         error = format!("{e:#}"),
-                        "syncing the catalog to the built-in Stripe emulator failed"
+                        "syncing the catalog to the offline Stripe emulator failed"
                     ),
                 }
             }));

@@ -1,6 +1,6 @@
 //! Which links that come from outside (Stripe's invoice and checkout URLs, anything in a webhook)
 //! may be stored and rendered: `https` ones, and `http` ones on a loopback host, where the
-//! built-in Stripe emulator serves. Everything else (`javascript:`, `data:`, other hosts over
+//! offline Stripe emulator serves. Everything else (`javascript:`, `data:`, other hosts over
 //! plain http, relative or unparsable links) is dropped. Pure; the one place that decides.
 
 use std::net::IpAddr;
@@ -53,7 +53,7 @@ mod tests {
     #[test]
     fn plain_http_only_on_loopback() {
         for ok in [
-            "http://127.0.0.1:3000/stripe-emulator/invoices/in_1",
+            "http://127.0.0.1:12111/invoices/in_1",
             "http://127.8.9.10/x",
             "http://localhost:12111/x",
             "http://LOCALHOST/x",
