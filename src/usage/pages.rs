@@ -707,6 +707,11 @@ pub async fn admin_adjust(
         (_, Ok(_)) if reason.is_empty() || reason.chars().count() > 200 => {
             Err("Give a reason of 1 to 200 characters; the ledger shows it.".to_owned())
         }
+        (_, Ok(_)) if !crate::text::is_clean(reason) => Err(
+            "The reason cannot contain invisible or control characters (such as zero-width \
+             spaces or text-direction marks)."
+                .to_owned(),
+        ),
         ("grant", Ok(n)) => Ok((Kind::Grant, n)),
         ("remove", Ok(n)) => Ok((Kind::Removal, -n)),
         _ => Err("Choose to grant or to remove credits.".to_owned()),
