@@ -7,4 +7,5 @@ pub mod csrf;
 pub mod flash;
 pub mod health;
 pub mod layout;
+pub mod redirect;
 pub mod state;

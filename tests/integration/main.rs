@@ -5,6 +5,7 @@ mod harness;
 mod accounts;
 mod billing;
 mod emulator;
+mod hardening_web;
 mod orgs_and_admin;
 mod platform;
 mod usage;
