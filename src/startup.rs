@@ -12,7 +12,6 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -47,6 +46,8 @@ use crate::usage::pages as usage_pages;
 use crate::usage::reconcile;
 use crate::usage::top_up::{self, TopUpConfig};
 use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
+use crate::web::csrf::CsrfKey;
+use crate::web::origin::{refuse_cross_site, SameOrigin};
 use crate::web::state::AppState;
 use crate::web::{assets, health};
 
@@ -179,7 +180,7 @@ impl Application {
         );
         let state = AppState {
             db: database.pool.clone(),
-            csrf: csrf_config(&settings, secure)?,
+            csrf: csrf_key(&settings)?,
             login_limiter: login_limiter.clone(),
             catalog: catalog.clone(),
             stripe: stripe.clone(),
@@ -196,7 +197,10 @@ impl Application {
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
         let api_routes = crate::api::router().with_state(state.clone());
-        let router = router(state, &leptos.output_name, emulator.as_ref())
+        let browser = Browser {
+            same_origin: SameOrigin::new(&public_url, settings.app_url.is_some())?,
+        };
+        let router = router(state, &leptos.output_name, emulator.as_ref(), &browser)
             .layer(sessions)
             .merge(webhooks)
             .merge(api_routes);
@@ -313,13 +317,23 @@ impl Application {
     }
 }
 
-fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Router {
+/// What the browser routes are protected with.
+struct Browser {
+    /// Which origins may send state-changing requests.
+    same_origin: SameOrigin,
+}
+
+fn router(
+    state: AppState,
+    output_name: &str,
+    emulator: Option<&Emulator>,
+    browser: &Browser,
+) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let mut routes = Router::new();
-    if let Some(emulator) = emulator {
-        routes = routes.nest(EMULATOR_PATH, emulator.router());
-    }
-    routes
+    // The portal's own pages and forms: cross-site posts refused before any handler, errors
+    // rendered as pages. One route a line.
+    #[rustfmt::skip]
+    let portal = Router::new()
         .route("/", get(accounts::home))
         .route("/signup", get(accounts::signup_form).post(accounts::signup))
         .route("/login", get(accounts::login_form).post(accounts::login))
@@ -351,9 +365,19 @@ fn router(state: AppState, output_name: &str, emulator: Option<&Emulator>) -> Ro
         .route("/admin/webhooks/{id}/replay", post(admin::replay))
         .route("/healthz", get(health::healthz))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
-        .fallback_service(ServeDir::new(assets::public_dir()))
         .with_state(state)
-        .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            browser.same_origin.clone(),
+            refuse_cross_site,
+        ))
+        .fallback_service(ServeDir::new(assets::public_dir()))
+        .layer(axum::middleware::from_fn(render_errors));
+    let mut routes = portal;
+    // The emulator stands in for Stripe, another site: the Origin check is the portal's own.
+    if let Some(emulator) = emulator {
+        routes = routes.nest(EMULATOR_PATH, emulator.router());
+    }
+    routes
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -441,10 +465,16 @@ fn stripe_gateway(settings: &Settings, bound: SocketAddr) -> anyhow::Result<Gate
     )
 }
 
-fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> {
-    let key = match &settings.secret_key {
-        Some(secret) => Key::try_from(secret.expose().as_bytes())
-            .map_err(|_| anyhow::anyhow!("SECRET_KEY must be at least 64 characters long"))?,
+/// The key anti-forgery tokens are signed with: SECRET_KEY, or a random one for this process.
+fn csrf_key(settings: &Settings) -> anyhow::Result<CsrfKey> {
+    match &settings.secret_key {
+        Some(secret) => {
+            let secret = secret.expose().as_bytes();
+            if secret.len() < 64 {
+                anyhow::bail!("SECRET_KEY must be at least 64 characters long");
+            }
+            Ok(CsrfKey::new(secret))
+        }
         None => {
             if settings.database_url.is_some() {
                 tracing::warn!(
@@ -452,16 +482,9 @@ fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> 
                      must be reloaded and instances behind one address will refuse each other's forms"
                 );
             }
-            Key::generate()
+            Ok(CsrfKey::random())
         }
-    };
-    Ok(CsrfConfig::default()
-        .with_cookie_name("portal_csrf")
-        .with_cookie_same_site(CsrfSameSite::Lax)
-        .with_http_only(true)
-        .with_secure(secure)
-        .with_lifetime(time::Duration::days(i64::from(settings.session_days)))
-        .with_key(Some(key)))
+    }
 }
 
 async fn forget_idle_limits(limiter: Arc<LoginLimiter>) {

@@ -1,5 +1,6 @@
 //! What every page shares: application state, the layout shell, rendering Leptos views to HTML,
-//! anti-forgery checks on forms, flash messages, static assets and the health check.
+//! anti-forgery checks on forms, the Origin check, safe redirect targets, flash
+//! messages, static assets and the health check.
 
 pub mod assets;
 pub mod context;
@@ -7,5 +8,6 @@ pub mod csrf;
 pub mod flash;
 pub mod health;
 pub mod layout;
+pub mod origin;
 pub mod redirect;
 pub mod state;
