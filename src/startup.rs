@@ -49,7 +49,7 @@ use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
 use crate::web::csrf::CsrfKey;
 use crate::web::origin::{refuse_cross_site, SameOrigin};
 use crate::web::state::AppState;
-use crate::web::{assets, health};
+use crate::web::{assets, headers, health};
 
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
@@ -199,6 +199,7 @@ impl Application {
         let api_routes = crate::api::router().with_state(state.clone());
         let browser = Browser {
             same_origin: SameOrigin::new(&public_url, settings.app_url.is_some())?,
+            https: public_url.starts_with("https://"),
         };
         let router = router(state, &leptos.output_name, emulator.as_ref(), &browser)
             .layer(sessions)
@@ -321,6 +322,8 @@ impl Application {
 struct Browser {
     /// Which origins may send state-changing requests.
     same_origin: SameOrigin,
+    /// Whether the public address is https (then HSTS is sent).
+    https: bool,
 }
 
 fn router(
@@ -331,7 +334,7 @@ fn router(
 ) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     // The portal's own pages and forms: cross-site posts refused before any handler, errors
-    // rendered as pages. One route a line.
+    // rendered as pages, every answer (404s too) with the security headers. One route a line.
     #[rustfmt::skip]
     let portal = Router::new()
         .route("/", get(accounts::home))
@@ -372,10 +375,14 @@ fn router(
         ))
         .fallback_service(ServeDir::new(assets::public_dir()))
         .layer(axum::middleware::from_fn(render_errors));
-    let mut routes = portal;
-    // The emulator stands in for Stripe, another site: the Origin check is the portal's own.
+    let mut routes = headers::with_headers(portal, headers::for_pages(browser.https));
+    // The emulator stands in for Stripe, another site: its pages keep their own rules (and
+    // inline style), and only get the framing and sniffing headers.
     if let Some(emulator) = emulator {
-        routes = routes.nest(EMULATOR_PATH, emulator.router());
+        routes = routes.nest(
+            EMULATOR_PATH,
+            headers::with_headers(emulator.router(), headers::for_emulator()),
+        );
     }
     routes
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -1,8 +1,9 @@
 //! The browser-facing attacks of the hardening issue, each through real HTTP: open redirects after
-//! log-in, anti-forgery tokens replayed with another session, cross-site posts, session ids that
-//! survive log-out, and invisible characters or blank passwords slipping through the forms.
+//! log-in, anti-forgery tokens replayed with another session, cross-site posts, missing framing
+//! and content policies, session ids that survive log-out, and invisible characters or blank
+//! passwords slipping through the forms.
 
-use reqwest::header::{HeaderMap, COOKIE, ORIGIN, REFERER};
+use reqwest::header::{HeaderMap, CONTENT_SECURITY_POLICY, COOKIE, ORIGIN, REFERER};
 use reqwest::StatusCode;
 
 use crate::harness::{authenticity_token, location, set_cookie, TestApp, PASSWORD};
@@ -223,6 +224,115 @@ async fn a_cross_site_post_with_a_valid_token_is_refused() {
         .await
         .expect("POST");
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn assert_security_headers(headers: &HeaderMap, what: &str) {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name} header"))
+            .to_owned()
+    };
+    let csp = get(CONTENT_SECURITY_POLICY.as_str());
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP {csp:?} lacks {directive}"
+        );
+    }
+    assert!(
+        !csp.contains("unsafe-inline"),
+        "{what}: CSP allows inline code"
+    );
+    assert_eq!(get("x-frame-options"), "DENY", "{what}");
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(
+        get("referrer-policy"),
+        "strict-origin-when-cross-origin",
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_page_forbids_framing_and_inline_code_and_http_gets_no_hsts() {
+    let app = TestApp::spawn().await;
+    let anonymous = ["/", "/login", "/signup", "/no-such-page"];
+    for path in anonymous {
+        let response = app.get(path).await;
+        assert_security_headers(response.headers(), path);
+        assert!(response
+            .headers()
+            .get("strict-transport-security")
+            .is_none());
+        let status = response.status();
+        let html = response.text().await.expect("body");
+        if path == "/no-such-page" {
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+        for inline in ["<script", "<style", " style=", " onclick=", "javascript:"] {
+            assert!(!html.contains(inline), "{path} has inline code: {inline}");
+        }
+    }
+
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    for path in [
+        "/orgs/acme",
+        "/orgs/acme/billing",
+        "/orgs/acme/plans",
+        "/orgs/acme/usage",
+        "/orgs/acme/credits",
+        "/orgs/acme/api-keys",
+        "/orgs/new",
+        "/orgs/someone-elses",
+        "/pkg/billing-portal.css",
+        "/favicon.svg",
+    ] {
+        let response = app.get(path).await;
+        assert_security_headers(response.headers(), path);
+        if path.starts_with("/orgs/") {
+            let html = response.text().await.expect("body");
+            if path == "/orgs/acme" {
+                // The usage meters are drawn without inline style.
+                assert!(html.contains(r#"class="bar-fill""#), "{html}");
+            }
+            for inline in ["<script", "<style", " style=", " onclick=", "javascript:"] {
+                assert!(!html.contains(inline), "{path} has inline code: {inline}");
+            }
+        }
+    }
+
+    // An error answer from a handler (a refused form) carries them too.
+    let refused = app
+        .client
+        .post(app.url("/orgs/new"))
+        .form(&[("authenticity_token", "forged"), ("name", "X")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_security_headers(refused.headers(), "a 403");
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_address_is_https() {
+    let app = TestApp::spawn_with(|s| s.app_url = Some("https://billing.example.com".into())).await;
+    for path in ["/", "/login", "/no-such-page"] {
+        let response = app.get(path).await;
+        assert_security_headers(response.headers(), path);
+        let hsts = response
+            .headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(hsts.starts_with("max-age="), "{path}: HSTS {hsts:?}");
+    }
 }
 
 #[tokio::test]
