@@ -480,7 +480,7 @@ fn csrf_key(settings: &Settings) -> anyhow::Result<CsrfKey> {
             if secret.len() < 64 {
                 anyhow::bail!("SECRET_KEY must be at least 64 characters long");
             }
-            Ok(CsrfKey::new(secret))
+            CsrfKey::new(secret)
         }
         None => {
             if settings.database_url.is_some() {
@@ -489,7 +489,7 @@ fn csrf_key(settings: &Settings) -> anyhow::Result<CsrfKey> {
                      must be reloaded and instances behind one address will refuse each other's forms"
                 );
             }
-            Ok(CsrfKey::random())
+            CsrfKey::random()
         }
     }
 }

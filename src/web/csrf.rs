@@ -42,25 +42,26 @@ const MAC_LEN: usize = 32;
 const CONTEXT: &[u8] = b"billing-portal anti-forgery v1\0";
 
 /// The server's key for anti-forgery tokens. Every instance behind one address must share it.
+/// Holds the keyed HMAC state, cloned for each token.
 #[derive(Clone)]
-pub struct CsrfKey(Arc<[u8]>);
+pub struct CsrfKey(Arc<Hmac<Sha256>>);
 
 impl CsrfKey {
-    pub fn new(key: &[u8]) -> Self {
-        Self(Arc::from(key))
+    pub fn new(key: &[u8]) -> anyhow::Result<Self> {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .map_err(|e| anyhow::anyhow!("the anti-forgery key is unusable: {e}"))?;
+        Ok(Self(Arc::new(mac)))
     }
 
     /// A key for this process only (forms do not survive a restart).
-    pub fn random() -> Self {
+    pub fn random() -> anyhow::Result<Self> {
         let mut key = [0u8; 64];
         rand::rng().fill_bytes(&mut key);
         Self::new(&key)
     }
 
     fn mac(&self, secret: &[u8], nonce: &[u8]) -> Hmac<Sha256> {
-        // HMAC takes keys of any length, so this cannot fail; the fallback keeps it panic-free.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        let mut mac = (*self.0).clone();
         mac.update(CONTEXT);
         mac.update(secret);
         mac.update(nonce);
@@ -209,13 +210,14 @@ mod tests {
 
     #[test]
     fn a_token_verifies_only_with_its_own_session_secret_and_key() {
-        let key = CsrfKey::new(&[7u8; 64]);
+        let key = CsrfKey::new(&[7u8; 64]).expect("key");
         let mine = [1u8; SECRET_LEN];
         let theirs = [2u8; SECRET_LEN];
         let token = key.issue(&mine);
         assert!(key.accepts(&mine, &token));
         assert!(!key.accepts(&theirs, &token));
-        assert!(!CsrfKey::new(&[8u8; 64]).accepts(&mine, &token));
+        let other_key = CsrfKey::new(&[8u8; 64]).expect("key");
+        assert!(!other_key.accepts(&mine, &token));
         // Each page gets a different token; all of them verify.
         let another = key.issue(&mine);
         assert_ne!(token, another);
@@ -224,7 +226,7 @@ mod tests {
 
     #[test]
     fn malformed_or_tampered_tokens_are_refused() {
-        let key = CsrfKey::new(&[7u8; 64]);
+        let key = CsrfKey::new(&[7u8; 64]).expect("key");
         let secret = [1u8; SECRET_LEN];
         let token = key.issue(&secret);
         let mut tampered = URL_SAFE_NO_PAD.decode(&token).expect("base64");
