@@ -1,7 +1,6 @@
 //! Who is asking, and what every page needs to render for them: the session, the signed-in user
 //! and their organizations, the session's anti-forgery secret (for the tokens of the page's forms)
-//! and any flash message. Also [`Page`], the
-//! response every HTML handler returns.
+//! and any flash message. Also [`Page`], the response every HTML handler returns.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
