@@ -147,7 +147,10 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         return (parts, Json(body)).into_response();
     }
     if report.status == StatusCode::UNAUTHORIZED {
-        let target = format!("/login?next={}", url_escape(&wanted));
+        let target = match crate::web::redirect::local_path(&wanted) {
+            Some(wanted) => format!("/login?next={}", url_escape(wanted)),
+            None => "/login".to_owned(),
+        };
         return Redirect::to(&target).into_response();
     }
     parts.headers.remove(header::CONTENT_LENGTH);

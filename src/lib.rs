@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod orgs;
+pub mod text;
 pub mod usage;
 
 #[cfg(feature = "ssr")]

@@ -12,7 +12,6 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use axum_csrf::{CsrfConfig, Key, SameSite as CsrfSameSite};
 use private_postgres::{ClusterOptions, PrivateCluster};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
@@ -48,9 +47,11 @@ use crate::usage::pages as usage_pages;
 use crate::usage::reconcile;
 use crate::usage::top_up::{self, TopUpConfig};
 use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
+use crate::web::csrf::CsrfKey;
+use crate::web::origin::{refuse_cross_site, SameOrigin};
 use crate::web::state::AppState;
 use crate::web::throttle::Throttles;
-use crate::web::{assets, health};
+use crate::web::{assets, headers, health};
 
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
@@ -210,7 +211,7 @@ impl Application {
         );
         let state = AppState {
             db: database.pool.clone(),
-            csrf: csrf_config(&settings, secure)?,
+            csrf: csrf_key(&settings)?,
             login_limiter: login_limiter.clone(),
             throttles: throttles.clone(),
             invitation_days: settings.invitation_days.max(1),
@@ -229,7 +230,11 @@ impl Application {
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
         let api_routes = crate::api::router().with_state(state.clone());
-        let router = router(state, &leptos.output_name)
+        let browser = Browser {
+            same_origin: SameOrigin::new(&public_url, settings.app_url.is_some())?,
+            https: public_url.starts_with("https://"),
+        };
+        let router = router(state, &leptos.output_name, &browser)
             .layer(sessions)
             .merge(webhooks)
             .merge(api_routes);
@@ -351,9 +356,20 @@ impl Application {
     }
 }
 
-fn router(state: AppState, output_name: &str) -> Router {
+/// What the browser routes are protected with.
+struct Browser {
+    /// Which origins may send state-changing requests.
+    same_origin: SameOrigin,
+    /// Whether the public address is https (then HSTS is sent).
+    https: bool,
+}
+
+fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    // The portal's own pages and forms: cross-site posts refused before any handler, errors
+    // rendered as pages, every answer (404s too) with the security headers. One route a line.
+    #[rustfmt::skip]
+    let portal = Router::new()
         .route("/", get(accounts::home))
         .route("/signup", get(accounts::signup_form).post(accounts::signup))
         .route("/login", get(accounts::login_form).post(accounts::login))
@@ -388,9 +404,14 @@ fn router(state: AppState, output_name: &str) -> Router {
         .route("/admin/webhooks/{id}/replay", post(admin::replay))
         .route("/healthz", get(health::healthz))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
-        .fallback_service(ServeDir::new(assets::public_dir()))
         .with_state(state)
-        .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            browser.same_origin.clone(),
+            refuse_cross_site,
+        ))
+        .fallback_service(ServeDir::new(assets::public_dir()))
+        .layer(axum::middleware::from_fn(render_errors));
+    headers::with_headers(portal, headers::for_pages(browser.https))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -469,10 +490,16 @@ fn stripe_gateway(settings: &Settings) -> anyhow::Result<Gateway> {
     Gateway::new(key.expose(), settings.stripe_api_base.as_deref())
 }
 
-fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> {
-    let key = match &settings.secret_key {
-        Some(secret) => Key::try_from(secret.expose().as_bytes())
-            .map_err(|_| anyhow::anyhow!("SECRET_KEY must be at least 64 characters long"))?,
+/// The key anti-forgery tokens are signed with: SECRET_KEY, or a random one for this process.
+fn csrf_key(settings: &Settings) -> anyhow::Result<CsrfKey> {
+    match &settings.secret_key {
+        Some(secret) => {
+            let secret = secret.expose().as_bytes();
+            if secret.len() < 64 {
+                anyhow::bail!("SECRET_KEY must be at least 64 characters long");
+            }
+            CsrfKey::new(secret)
+        }
         None => {
             if settings.database_url.is_some() {
                 tracing::warn!(
@@ -480,16 +507,9 @@ fn csrf_config(settings: &Settings, secure: bool) -> anyhow::Result<CsrfConfig> 
                      must be reloaded and instances behind one address will refuse each other's forms"
                 );
             }
-            Key::generate()
+            CsrfKey::random()
         }
-    };
-    Ok(CsrfConfig::default()
-        .with_cookie_name("portal_csrf")
-        .with_cookie_same_site(CsrfSameSite::Lax)
-        .with_http_only(true)
-        .with_secure(secure)
-        .with_lifetime(time::Duration::days(i64::from(settings.session_days)))
-        .with_key(Some(key)))
+    }
 }
 
 async fn forget_idle_limits(

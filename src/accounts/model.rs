@@ -5,7 +5,8 @@ use std::fmt;
 
 /// The shortest password we accept for a new account.
 pub const MIN_PASSWORD_LEN: usize = 10;
-/// Longer inputs are refused before hashing so nobody can make us hash megabytes.
+/// Longer inputs are refused before hashing so nobody can make us hash megabytes. Counted in
+/// characters, like the minimum and like the message says (at most 4 KiB of UTF-8).
 pub const MAX_PASSWORD_LEN: usize = 1024;
 /// RFC 5321 limits a forward path to 254 characters.
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -23,6 +24,8 @@ pub enum InputError {
     PasswordTooShort,
     #[error("The password is too long (at most {MAX_PASSWORD_LEN} characters).")]
     PasswordTooLong,
+    #[error("Choose a password that is not only spaces.")]
+    PasswordBlank,
 }
 
 /// An email address in its one normalized form, known to be well formed. The same form is
@@ -96,8 +99,13 @@ impl NewPassword {
         if length < MIN_PASSWORD_LEN {
             return Err(InputError::PasswordTooShort);
         }
-        if input.len() > MAX_PASSWORD_LEN {
+        if length > MAX_PASSWORD_LEN {
             return Err(InputError::PasswordTooLong);
+        }
+        // Spaces count towards the length (passphrases), but a password of nothing else is one
+        // anybody guesses.
+        if input.chars().all(char::is_whitespace) {
+            return Err(InputError::PasswordBlank);
         }
         Ok(Self(input.to_owned()))
     }
@@ -194,6 +202,39 @@ mod tests {
             NewPassword::parse(&"x".repeat(MAX_PASSWORD_LEN + 1)).err(),
             Some(InputError::PasswordTooLong)
         );
+    }
+
+    #[test]
+    fn the_maximum_is_counted_in_characters_too() {
+        // 1,024 two-byte characters: 2,048 bytes, but within the limit the message states.
+        assert!(NewPassword::parse(&"é".repeat(MAX_PASSWORD_LEN)).is_ok());
+        assert_eq!(
+            NewPassword::parse(&"é".repeat(MAX_PASSWORD_LEN + 1)).err(),
+            Some(InputError::PasswordTooLong)
+        );
+        assert!(NewPassword::parse(&"x".repeat(MAX_PASSWORD_LEN)).is_ok());
+        assert!(InputError::PasswordTooLong
+            .to_string()
+            .contains(&format!("{MAX_PASSWORD_LEN} characters")));
+    }
+
+    #[test]
+    fn passwords_of_only_whitespace_are_refused() {
+        for blank in [
+            " ".repeat(10),
+            "\t".repeat(12),
+            " \n ".repeat(5),
+            "\u{3000}".repeat(10),
+            "\u{A0}".repeat(10),
+        ] {
+            assert_eq!(
+                NewPassword::parse(&blank).err(),
+                Some(InputError::PasswordBlank),
+                "{blank:?}"
+            );
+        }
+        // Spaces inside a passphrase are fine.
+        assert!(NewPassword::parse("  correct horse  ").is_ok());
     }
 
     #[test]

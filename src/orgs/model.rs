@@ -14,11 +14,15 @@ pub enum OrgNameError {
     Missing,
     #[error("The organization name is too long (at most {MAX_ORG_NAME_LEN} characters).")]
     TooLong,
-    #[error("The organization name cannot contain control characters.")]
+    #[error(
+        "The organization name cannot contain invisible or control characters (such as \
+         zero-width spaces or text-direction marks)."
+    )]
     ControlCharacters,
 }
 
-/// An organization's display name: trimmed, 1 to 100 characters, no control characters.
+/// An organization's display name: trimmed, 1 to 100 characters, none of the characters
+/// [`crate::text`] refuses (controls, bidi overrides, zero-width characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgName(String);
 
@@ -31,7 +35,7 @@ impl OrgName {
         if trimmed.chars().count() > MAX_ORG_NAME_LEN {
             return Err(OrgNameError::TooLong);
         }
-        if trimmed.chars().any(char::is_control) {
+        if !crate::text::is_clean(trimmed) {
             return Err(OrgNameError::ControlCharacters);
         }
         Ok(Self(trimmed.to_owned()))
@@ -141,6 +145,28 @@ mod tests {
             OrgName::parse("Acme\u{0}Corp"),
             Err(OrgNameError::ControlCharacters)
         );
+    }
+
+    #[test]
+    fn names_with_invisible_or_direction_changing_characters_are_refused() {
+        for bad in [
+            "Acme\u{202E}gnp.exe",
+            "\u{2066}Acme\u{2069}",
+            "Ac\u{200B}me",
+            "Acme\u{200D}",
+            "\u{FEFF}Acme",
+            "Acme\u{2060}Corp",
+            "Acme\u{200F}",
+            "Acme\tCorp",
+            "Acme\u{85}Corp",
+        ] {
+            assert_eq!(
+                OrgName::parse(bad),
+                Err(OrgNameError::ControlCharacters),
+                "{bad:?} should be refused"
+            );
+        }
+        assert!(OrgName::parse("Acme – Ünïcode 株式会社 🚀").is_ok());
     }
 
     #[test]

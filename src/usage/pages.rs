@@ -72,7 +72,10 @@ fn meter_bar(m: &MeterView) -> impl IntoView {
             <div class=format!("bar {state}") role="progressbar" aria-label=label
                 aria-valuemin="0" aria-valuemax=max.to_string() aria-valuenow=m.used_included.to_string()
                 aria-valuetext=text>
-                <span style=format!("width: {percent:.1}%")></span>
+                // Drawn as SVG, whose sizes are attributes: the page's CSP allows no inline style.
+                <svg class="bar-fill" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+                    <rect width=format!("{percent:.1}") height="1"></rect>
+                </svg>
             </div>
             {(extra > 0).then(|| view! {
                 <p class="meter-extra">{format!("+{extra} beyond the included amount (paid from credits or overage)")}</p>
@@ -233,7 +236,14 @@ pub async fn history(
         .iter()
         .enumerate()
         .map(|(i, (_, name))| {
-            view! { <li><span class="swatch" style=format!("background: {}", chart::colour(i))></span>{name.clone()}</li> }
+            view! {
+                <li>
+                    <svg class="swatch" viewBox="0 0 1 1" aria-hidden="true">
+                        <rect width="1" height="1" fill=chart::colour(i)></rect>
+                    </svg>
+                    {name.clone()}
+                </li>
+            }
         })
         .collect_view();
     let table_rows = days
@@ -704,6 +714,11 @@ pub async fn admin_adjust(
         (_, Ok(_)) if reason.is_empty() || reason.chars().count() > 200 => {
             Err("Give a reason of 1 to 200 characters; the ledger shows it.".to_owned())
         }
+        (_, Ok(_)) if !crate::text::is_clean(reason) => Err(
+            "The reason cannot contain invisible or control characters (such as zero-width \
+             spaces or text-direction marks)."
+                .to_owned(),
+        ),
         ("grant", Ok(n)) => Ok((Kind::Grant, n)),
         ("remove", Ok(n)) => Ok((Kind::Removal, -n)),
         _ => Err("Choose to grant or to remove credits.".to_owned()),

@@ -1,12 +1,11 @@
 //! Who is asking, and what every page needs to render for them: the session, the signed-in user
-//! and their organizations, an anti-forgery token and any flash message. Also [`Page`], the
-//! response every HTML handler returns.
+//! and their organizations, the session's anti-forgery secret (for the tokens of the page's forms)
+//! and any flash message. Also [`Page`], the response every HTML handler returns.
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum_csrf::CsrfToken;
 use leptos::prelude::*;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -15,16 +14,14 @@ use crate::accounts::repo::User;
 use crate::accounts::session;
 use crate::error::AppError;
 use crate::orgs::repo::{self as orgs, Membership};
-use crate::web::csrf::authenticity_token;
+use crate::web::csrf::CsrfToken;
 use crate::web::flash;
 use crate::web::layout::{render_document, Nav, NavOrg, Shell};
 use crate::web::state::AppState;
 
-/// An HTML response. Carries the anti-forgery cookie when the page has forms, and is never
-/// cached, since pages show account data.
+/// An HTML response, never cached, since pages show account data.
 pub struct Page {
     pub status: StatusCode,
-    pub csrf: Option<CsrfToken>,
     pub html: Html<String>,
 }
 
@@ -32,7 +29,6 @@ impl IntoResponse for Page {
     fn into_response(self) -> Response {
         (
             self.status,
-            self.csrf,
             [(header::CACHE_CONTROL, "no-store")],
             self.html,
         )
@@ -52,9 +48,7 @@ impl FromRequestParts<AppState> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let session = session_of(parts, state).await?;
-        let csrf = CsrfToken::from_request_parts(parts, state)
-            .await
-            .map_err(|_| AppError::CsrfRejected)?;
+        let csrf = CsrfToken::of_session(&session, &state.csrf).await?;
         let user = session::current_user(&session, &state.db).await?;
         Ok(Self {
             session,
@@ -76,15 +70,13 @@ impl Visitor {
         let title = title.to_owned();
         let html =
             render_document(view! { <Shell title=title nav=None flash=flash>{body}</Shell> });
-        Ok(Page {
-            status,
-            csrf: Some(self.csrf),
-            html,
-        })
+        self.csrf.save(&self.session).await?;
+        Ok(Page { status, html })
     }
 
+    /// A token for a form on this visitor's page, bound to their session.
     pub fn authenticity_token(&self) -> Result<String, AppError> {
-        authenticity_token(&self.csrf)
+        Ok(self.csrf.authenticity_token())
     }
 }
 
@@ -129,8 +121,9 @@ impl OptionalFromRequestParts<AppState> for SignedIn {
 }
 
 impl SignedIn {
+    /// A token for a form on this user's page, bound to their session.
     pub fn authenticity_token(&self) -> Result<String, AppError> {
-        authenticity_token(&self.csrf)
+        Ok(self.csrf.authenticity_token())
     }
 
     /// The organization with this slug, seen through the user's membership of it. Outsiders get
@@ -180,11 +173,8 @@ impl SignedIn {
         let title = title.to_owned();
         let html =
             render_document(view! { <Shell title=title nav=Some(nav) flash=flash>{body}</Shell> });
-        Ok(Page {
-            status,
-            csrf: Some(self.csrf),
-            html,
-        })
+        self.csrf.save(&self.session).await?;
+        Ok(Page { status, html })
     }
 }
 

@@ -2,19 +2,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use axum_csrf::CsrfConfig;
 use sqlx::PgPool;
 
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::billing::catalog::Catalog;
 use crate::billing::webhooks::Inbox;
 use crate::stripe_gateway::Gateway;
+use crate::web::csrf::CsrfKey;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub csrf: CsrfConfig,
+    /// Signs anti-forgery tokens (from SECRET_KEY).
+    pub csrf: CsrfKey,
     pub login_limiter: Arc<LoginLimiter>,
     /// Sign-ups, new organizations and invitations, per address, account and inviter.
     pub throttles: Arc<crate::web::throttle::Throttles>,
@@ -31,10 +31,4 @@ pub struct AppState {
     pub api: crate::api::ApiState,
     /// Wakes the auto top-up worker.
     pub top_up: Arc<tokio::sync::Notify>,
-}
-
-impl FromRef<AppState> for CsrfConfig {
-    fn from_ref(state: &AppState) -> Self {
-        state.csrf.clone()
-    }
 }

@@ -143,9 +143,14 @@ async fn login_rotates_the_session_id_and_sets_safe_cookies() {
 #[tokio::test]
 async fn cookies_are_secure_when_served_over_https() {
     let app = TestApp::spawn_with(|s| s.app_url = Some("https://billing.example.com".into())).await;
+    // The login form's anti-forgery secret lives in the session, so the page starts one.
     let page = app.get("/login").await;
-    let csrf = set_cookie(page.headers(), "portal_csrf").expect("csrf cookie");
-    assert!(csrf.contains("Secure") && csrf.contains("HttpOnly"));
+    let session = set_cookie(page.headers(), "portal_session").expect("session cookie");
+    assert!(session.contains("Secure") && session.contains("HttpOnly"));
+    assert!(
+        set_cookie(page.headers(), "portal_csrf").is_none(),
+        "no separate anti-forgery cookie any more"
+    );
 }
 
 #[tokio::test]

@@ -741,11 +741,9 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .await;
 
     // The background check (run here at once rather than waiting for its minute).
-    let gateway = billing_portal::stripe_gateway::Gateway::new(
-        app.stripe_key(),
-        Some(&app.stripe_url("/")),
-    )
-    .expect("gateway");
+    let gateway =
+        billing_portal::stripe_gateway::Gateway::new(app.stripe_key(), Some(&app.stripe_url("/")))
+            .expect("gateway");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
     let catalog = billing_portal::billing::catalog::parse(
         path,

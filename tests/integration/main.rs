@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 mod hardening_abuse;
 mod hardening_batches;
+mod hardening_web;
 mod orgs_and_admin;
 mod platform;
 mod usage;
