@@ -233,6 +233,12 @@ impl Application {
         let browser = Browser {
             same_origin: SameOrigin::new(&public_url, settings.app_url.is_some())?,
             https: public_url.starts_with("https://"),
+            http_stripe: http_stripe_origin(
+                local_stripe
+                    .as_ref()
+                    .map(LocalStripe::base_url)
+                    .or(settings.stripe_api_base.as_deref()),
+            ),
         };
         let router = router(state, &leptos.output_name, &browser)
             .layer(sessions)
@@ -362,6 +368,9 @@ struct Browser {
     same_origin: SameOrigin,
     /// Whether the public address is https (then HSTS is sent).
     https: bool,
+    /// The origin of a Stripe reached over plain http (the offline emulator), whose Checkout
+    /// pages forms are redirected to.
+    http_stripe: Option<String>,
 }
 
 fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
@@ -411,7 +420,10 @@ fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
         ))
         .fallback_service(ServeDir::new(assets::public_dir()))
         .layer(axum::middleware::from_fn(render_errors));
-    headers::with_headers(portal, headers::for_pages(browser.https))
+    headers::with_headers(
+        portal,
+        headers::for_pages(browser.https, browser.http_stripe.as_deref()),
+    )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -435,6 +447,12 @@ fn logged_path(path: &str) -> &str {
     } else {
         path
     }
+}
+
+/// `scheme://host:port` of a Stripe base URL served over plain http.
+fn http_stripe_origin(base: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(base?).ok()?;
+    (url.scheme() == "http").then(|| url.origin().ascii_serialization())
 }
 
 /// The webhook signing secrets from the configuration, trimmed, empty ones dropped.

@@ -5,28 +5,45 @@
 //!
 //! The pages have no inline script, style or event handlers, so the policy allows none: scripts
 //! not at all, styles, images and fonts only from the portal itself. Forms may post to the portal
-//! and to https addresses, since starting Checkout answers a form post with a redirect to Stripe.
+//! and to https addresses, since starting Checkout answers a form post with a redirect to Stripe;
+//! a Stripe served over plain http (the offline emulator on loopback) is allowed by its origin.
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The portal's Content-Security-Policy.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self' https:; \
-     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// The portal's Content-Security-Policy. `http_stripe` is the origin of a Stripe served over
+/// plain http (the offline emulator), which forms are redirected to as well; Stripe itself is
+/// https, which the policy allows anyway.
+pub fn content_security_policy(http_stripe: Option<&str>) -> String {
+    let extra = http_stripe
+        .filter(|origin| {
+            origin.starts_with("http://")
+                && origin
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":/.[]-".contains(c))
+        })
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+         connect-src 'self'; form-action 'self' https:{extra}; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'"
+    )
+}
 
 /// One year: browsers remember to use https only. No `includeSubDomains`: other hosts of the
 /// operator's domain are not the portal's to decide.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// The headers for the portal's own pages; `https` adds HSTS.
-pub fn for_pages(https: bool) -> Vec<(HeaderName, HeaderValue)> {
+/// The headers for the portal's own pages; `https` adds HSTS; `http_stripe` as in
+/// [`content_security_policy`].
+pub fn for_pages(https: bool, http_stripe: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = framing_and_sniffing();
-    headers.push((
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    ));
+    // The policy is built from checked characters only, so it is always a valid header value.
+    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(http_stripe)) {
+        headers.push((header::CONTENT_SECURITY_POLICY, policy));
+    }
     if https {
         headers.push((
             header::STRICT_TRANSPORT_SECURITY,
@@ -59,4 +76,29 @@ where
         router = router.layer(SetResponseHeaderLayer::overriding(name, value));
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_may_go_to_the_portal_https_and_only_the_named_http_stripe() {
+        let plain = content_security_policy(None);
+        assert!(plain.contains("form-action 'self' https:;"), "{plain}");
+        let local = content_security_policy(Some("http://127.0.0.1:12111"));
+        assert!(
+            local.contains("form-action 'self' https: http://127.0.0.1:12111;"),
+            "{local}"
+        );
+        // Anything that could end the directive or add another is dropped.
+        for bad in [
+            "http://x; script-src *",
+            "https://x.example",
+            "http://x 'unsafe-inline'",
+        ] {
+            assert_eq!(content_security_policy(Some(bad)), plain, "{bad}");
+        }
+        assert!(HeaderValue::from_str(&local).is_ok());
+    }
 }

@@ -259,6 +259,18 @@ async fn without_a_stripe_key_the_portal_runs_its_own_stripe_on_another_origin()
             .expect("get");
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    // Starting Checkout redirects a form post there, so the pages' policy lets forms go there.
+    let login = app.get("/login").await;
+    let csp = login
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' https: {stripe_base};")),
+        "{csp}"
+    );
     // The key is kept in the data folder and written beside the demo logins.
     let logins =
         std::fs::read_to_string(app.data_dir.path().join("demo-logins.txt")).expect("demo logins");
