@@ -7,6 +7,8 @@
 //! without stopping it, so no orphan keeps the data folder locked. It listens only on a Unix
 //! socket inside its own folder, which only its owner can enter.
 
+pub mod throwaway;
+
 use std::ffi::CString;
 use std::fs;
 use std::io;

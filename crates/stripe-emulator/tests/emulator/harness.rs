@@ -1,61 +1,27 @@
 //! One throwaway PostgreSQL cluster per test process (started from the local binaries, killed
 //! with the process) and a fresh database per test.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use private_postgres::{ClusterOptions, PrivateCluster};
+use private_postgres::PrivateCluster;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
 static CLUSTER: OnceLock<PrivateCluster> = OnceLock::new();
 
 fn cluster() -> &'static PrivateCluster {
     CLUSTER.get_or_init(|| {
-        let root = std::env::temp_dir().join("stripe-emulator-tests");
-        remove_stale_clusters(&root);
-        let dir = root.join(std::process::id().to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        PrivateCluster::start(&dir, &ClusterOptions { durable: false })
+        private_postgres::throwaway::start_for_this_process("stripe-emulator-tests")
             .expect("starting the test PostgreSQL cluster")
     })
 }
 
-/// Clusters of earlier test processes that have exited (their postgres died with them).
-fn remove_stale_clusters(root: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let pid_alive = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-            .is_some_and(|pid| PathBuf::from(format!("/proc/{pid}")).exists());
-        if !pid_alive {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// A new empty database on the test cluster: its connection options and URL.
 pub async fn fresh_database() -> (PgConnectOptions, String) {
-    let cluster = cluster();
-    let name = format!("test_{}", uuid_like());
-    let mut admin = PgConnection::connect_with(&cluster.connect_options("postgres"))
+    let name = format!("test_{}", unique_suffix());
+    private_postgres::throwaway::create_database(cluster(), &name)
         .await
-        .expect("connecting to the test cluster");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .expect("creating a test database");
-    admin.close().await.ok();
-    let socket = cluster.data_dir().join("socket");
-    let url = format!(
-        "postgres://postgres@localhost:5432/{name}?host={}",
-        socket.display()
-    );
-    (cluster.connect_options(&name), url)
+        .expect("a fresh test database")
 }
 
 /// A pool on a fresh database.
@@ -68,7 +34,7 @@ pub async fn fresh_pool() -> PgPool {
         .expect("pool")
 }
 
-fn uuid_like() -> String {
+fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
