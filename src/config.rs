@@ -1,6 +1,6 @@
 //! Typed settings, read from the command line, the environment and an optional `.env` file.
-//! Defaults for the address come from the Leptos site configuration in `Cargo.toml`
-//! (`[package.metadata.leptos]`, which cargo-leptos reads too). Secrets never reach `Debug`.
+//! Defaults for the address come from the Leptos site configuration in `Leptos.toml`
+//! (`[package.metadata.leptos]`; cargo-leptos reads the same table from `Cargo.toml`). Secrets never reach `Debug`.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -8,11 +8,15 @@ use std::path::PathBuf;
 
 use leptos::config::LeptosOptions;
 
-/// The Leptos site configuration compiled into the binary, with `LEPTOS_*` environment overrides.
+/// The site configuration in `Leptos.toml` (compiled into the binary, so it starts from any
+/// folder), read at start-up with `LEPTOS_*` environment overrides.
 pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
-    leptos::config::get_config_from_str(include_str!("../Cargo.toml"))
-        .map_err(|e| anyhow::anyhow!("reading [package.metadata.leptos] in Cargo.toml: {e}"))
+    leptos::config::get_config_from_str(LEPTOS_TOML)
+        .map_err(|e| anyhow::anyhow!("reading [package.metadata.leptos] in Leptos.toml: {e}"))
 }
+
+/// `Leptos.toml` as it was when the binary was built.
+pub const LEPTOS_TOML: &str = include_str!("../Leptos.toml");
 
 /// A value that must not be printed: logs and `Debug` show `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -344,7 +348,7 @@ mod tests {
 
     #[test]
     fn site_addr_comes_from_the_leptos_metadata() {
-        let leptos = leptos_options().expect("Cargo.toml metadata parses");
+        let leptos = leptos_options().expect("Leptos.toml parses");
         assert_eq!(leptos.output_name.as_ref(), "billing-portal");
         let settings = Settings {
             host: None,
@@ -354,6 +358,26 @@ mod tests {
         assert_eq!(
             settings.bind_addr(&leptos),
             "127.0.0.1:3000".parse::<SocketAddr>().expect("addr")
+        );
+    }
+
+    #[test]
+    fn leptos_toml_and_cargo_toml_hold_the_same_site_configuration() {
+        fn leptos_table(text: &str, file: &str) -> toml::Value {
+            let parsed: toml::Value =
+                toml::from_str(text).unwrap_or_else(|e| panic!("{file} is not valid TOML: {e}"));
+            parsed
+                .get("package")
+                .and_then(|p| p.get("metadata"))
+                .and_then(|m| m.get("leptos"))
+                .cloned()
+                .unwrap_or_else(|| panic!("{file} has no [package.metadata.leptos]"))
+        }
+        let server = leptos_table(LEPTOS_TOML, "Leptos.toml");
+        let cargo_leptos = leptos_table(include_str!("../Cargo.toml"), "Cargo.toml");
+        assert_eq!(
+            server, cargo_leptos,
+            "Leptos.toml (read by the server) and Cargo.toml (read by cargo-leptos) disagree"
         );
     }
 
