@@ -13,8 +13,9 @@ test('a hostile next after log-in never leaves the portal', async ({ page, baseU
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForLoadState();
+    expect(new URL(page.url()).origin, `after next=${next}`).toBe(new URL(baseURL!).origin);
     await expect(page.getByRole('heading', { level: 1, name: 'Next Checks' })).toBeVisible();
-    expect(new URL(page.url()).origin).toBe(new URL(baseURL!).origin);
     await page.getByRole('button', { name: 'Log out' }).click();
   }
 });
