@@ -13,6 +13,8 @@ use crate::web::csrf;
 
 const USER_KEY: &str = "user_id";
 const ORG_KEY: &str = "current_org_id";
+/// The day the session was last saved because of activity alone (see [`keep_alive`]).
+const TOUCHED_KEY: &str = "touched_on";
 
 pub async fn user_id(session: &Session) -> Result<Option<Uuid>, AppError> {
     Ok(session.get(USER_KEY).await?)
@@ -51,7 +53,45 @@ pub async fn current_org(session: &Session) -> Result<Option<Uuid>, AppError> {
     Ok(session.get(ORG_KEY).await?)
 }
 
+/// Remembers the organization a user looks at (tower-sessions writes the session only when the
+/// value changes).
 pub async fn remember_org(session: &Session, org_id: Uuid) -> Result<(), AppError> {
     session.insert(ORG_KEY, org_id).await?;
     Ok(())
+}
+
+/// Sessions expire after `SESSION_DAYS` without activity, and the store only learns of activity
+/// when the session is saved. Saving it on every request would cost a durable write per page
+/// view, so a signed-in session that nothing else changed is saved once a day: it then lasts
+/// between `SESSION_DAYS - 1` and `SESSION_DAYS` days after the last visit.
+pub async fn keep_alive(session: &Session, today: chrono::NaiveDate) -> Result<(), AppError> {
+    if user_id(session).await?.is_none() {
+        return Ok(());
+    }
+    let touched: Option<chrono::NaiveDate> = session.get(TOUCHED_KEY).await?;
+    if needs_touch(touched, today) {
+        session.insert(TOUCHED_KEY, today).await?;
+    }
+    Ok(())
+}
+
+/// Whether a session last touched on `touched` must be saved again `today`.
+fn needs_touch(touched: Option<chrono::NaiveDate>, today: chrono::NaiveDate) -> bool {
+    touched.is_none_or(|day| day < today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_touch;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn a_session_is_saved_for_activity_once_a_day() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).expect("date");
+        assert!(needs_touch(None, day(1)));
+        assert!(!needs_touch(Some(day(1)), day(1)));
+        assert!(needs_touch(Some(day(1)), day(2)));
+        // A clock that went back does not make every view write.
+        assert!(!needs_touch(Some(day(3)), day(2)));
+    }
 }

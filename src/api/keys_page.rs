@@ -129,7 +129,7 @@ pub async fn index(
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
     let m = signed_in.membership(&slug)?;
-    let secret: Option<(String, String)> = signed_in.session.remove(NEW_KEY).await?;
+    let secret: Option<(String, String)> = flash::take_once(&signed_in.session, NEW_KEY).await?;
     let shown = Shown {
         secret,
         name: String::new(),

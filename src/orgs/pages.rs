@@ -32,7 +32,8 @@ pub async fn show(
 ) -> Result<Page, AppError> {
     let membership = signed_in.membership(&slug)?;
     session::remember_org(&signed_in.session, membership.org.id).await?;
-    let new_link: Option<(String, String)> = signed_in.session.remove(NEW_INVITATION).await?;
+    let new_link: Option<(String, String)> =
+        flash::take_once(&signed_in.session, NEW_INVITATION).await?;
     render_org(
         &state,
         signed_in,

@@ -50,6 +50,7 @@ impl FromRequestParts<AppState> for Visitor {
         let session = session_of(parts, state).await?;
         let csrf = CsrfToken::of_session(&session, &state.csrf).await?;
         let user = session::current_user(&session, &state.db).await?;
+        session::keep_alive(&session, chrono::Utc::now().date_naive()).await?;
         Ok(Self {
             session,
             csrf,

@@ -318,3 +318,41 @@ async fn login_is_rate_limited_per_address() {
     let response = app.log_in("user9@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Reading pages must not write the session: that was an upsert and a durable commit per view.
+/// Only a real change (a flash, another organization, the day's keep-alive) saves it.
+#[tokio::test]
+async fn viewing_pages_does_not_write_the_session() {
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    // The first views take the welcome message and make the day's keep-alive.
+    for path in ["/orgs/acme", "/orgs/acme/billing"] {
+        assert_eq!(app.get(path).await.status(), StatusCode::OK);
+    }
+    let versions = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT string_agg(id || ':' || xmin::text, ',' ORDER BY id) FROM tower_sessions.session",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("sessions")
+    };
+    let before = versions().await;
+    for _ in 0..3 {
+        for path in [
+            "/orgs/acme",
+            "/orgs/acme/billing",
+            "/orgs/acme/usage",
+            "/orgs/acme/credits",
+        ] {
+            assert_eq!(app.get(path).await.status(), StatusCode::OK, "{path}");
+            assert_eq!(versions().await, before, "viewing {path} wrote the session");
+        }
+    }
+    // A change is still saved: a flash after a form, shown once.
+    let created = app
+        .submit("/orgs/new", "/orgs/new", &[("name", "Second Team")])
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_ne!(versions().await, before);
+}
