@@ -20,28 +20,10 @@ use crate::orgs::repo::Membership;
 use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
+use crate::web::format::{date_or_dash as date, money};
 use crate::web::layout::CsrfField;
 use crate::web::links::safe_external_url_owned;
 use crate::web::state::AppState;
-
-pub fn money(cents: i64, currency: &str) -> String {
-    let symbol = if currency == "usd" {
-        "$".to_owned()
-    } else {
-        format!("{} ", currency.to_uppercase())
-    };
-    let sign = if cents < 0 { "-" } else { "" };
-    format!(
-        "{sign}{symbol}{}.{:02}",
-        cents.abs() / 100,
-        cents.abs() % 100
-    )
-}
-
-fn date(at: Option<DateTime<Utc>>) -> String {
-    at.map(|d| d.format("%-d %B %Y").to_string())
-        .unwrap_or_else(|| "—".to_owned())
-}
 
 fn manager(signed_in: &SignedIn, slug: &str) -> Result<Membership, AppError> {
     let m = signed_in.membership(slug)?;
