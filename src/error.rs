@@ -40,6 +40,13 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// A failed Stripe call that a handler did not turn into something the customer can act on.
+impl From<crate::stripe_gateway::GatewayError> for AppError {
+    fn from(e: crate::stripe_gateway::GatewayError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         AppError::Internal(e.into())

@@ -10,13 +10,13 @@ use leptos::prelude::*;
 use serde::Deserialize;
 
 use super::queries::{self, EventRow, OrgRow};
-use crate::billing::pages::money;
 use crate::billing::repo as billing;
 use crate::billing::subscription::grace_ends;
 use crate::error::AppError;
 use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
+use crate::web::format::money;
 use crate::web::layout::CsrfField;
 use crate::web::state::AppState;
 

@@ -1,4 +1,6 @@
-//! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle.
+//! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle: the use cases
+//! (`use_cases`), the projection of Stripe's state (`service`), the reads behind the pages
+//! (`reads`), their SQL (`repo`) and the pages themselves (`pages`).
 
 pub mod catalog;
 pub mod subscription;
@@ -8,8 +10,12 @@ pub mod inbox_writer;
 #[cfg(feature = "ssr")]
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod reads;
+#[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod use_cases;
 #[cfg(feature = "ssr")]
 pub mod webhooks;

@@ -12,43 +12,88 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::catalog::{Catalog, Limit, Plan, Price};
-use super::repo::{self, Invoice, TrialRefusal};
-use super::service::{apply_snapshot, ensure_customer, refresh};
+use super::reads;
+use super::repo::Invoice;
 use super::subscription::{countdown, effective_plan, grace_ends, Stored};
+use super::use_cases::{
+    self, BillingDeps, BillingError, ChangeEffect, CheckoutReturn, Manager, PlanChanged, Unchanged,
+};
 use crate::error::AppError;
 use crate::orgs::repo::Membership;
 use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::{CsrfForm, NoFields};
 use crate::web::flash::{self, Flash};
+use crate::web::format::{date_or_dash as date, money};
 use crate::web::layout::CsrfField;
 use crate::web::links::safe_external_url_owned;
 use crate::web::state::AppState;
 
-pub fn money(cents: i64, currency: &str) -> String {
-    let symbol = if currency == "usd" {
-        "$".to_owned()
-    } else {
-        format!("{} ", currency.to_uppercase())
-    };
-    let sign = if cents < 0 { "-" } else { "" };
-    format!(
-        "{sign}{symbol}{}.{:02}",
-        cents.abs() / 100,
-        cents.abs() % 100
-    )
+fn deps(state: &AppState) -> BillingDeps<'_> {
+    BillingDeps {
+        db: &state.db,
+        stripe: &state.stripe,
+        catalog: &state.catalog,
+        public_url: &state.public_url,
+    }
 }
 
-fn date(at: Option<DateTime<Utc>>) -> String {
-    at.map(|d| d.format("%-d %B %Y").to_string())
-        .unwrap_or_else(|| "—".to_owned())
-}
-
-fn manager(signed_in: &SignedIn, slug: &str) -> Result<Membership, AppError> {
+/// Who may change billing: an owner or admin of the organization (404 for a stranger, 403 for a
+/// member).
+fn manager(signed_in: &SignedIn, slug: &str) -> Result<Manager, AppError> {
     let m = signed_in.membership(slug)?;
-    if m.role.can_manage() {
-        Ok(m)
-    } else {
-        Err(AppError::Forbidden)
+    Manager::new(m, signed_in.user.id, &signed_in.user.email).map_err(as_error)
+}
+
+/// How a refused use case reads to the customer: the ones they can act on go back to the plans
+/// page with an alert, the rest are an error page with today's status and words.
+enum Refusal {
+    Alert(String),
+    Error(AppError),
+}
+
+fn present(e: BillingError) -> Refusal {
+    use Refusal::{Alert, Error};
+    match e {
+        BillingError::NotAllowed => Error(AppError::Forbidden),
+        BillingError::NotForSale(key) => Error(AppError::BadRequest(format!(
+            "“{key}” is not a plan you can buy."
+        ))),
+        BillingError::NothingToChange(Unchanged::NoSubscription) => Error(AppError::BadRequest(
+            "This organization has no active subscription.".into(),
+        )),
+        BillingError::NothingToChange(Unchanged::AlreadyOn { plan }) => {
+            Alert(format!("You are already on {plan}."))
+        }
+        BillingError::TrialRefused(rule) => Alert(rule.to_string()),
+        BillingError::Declined(_) => Alert(
+            "Your card was declined; the plan did not change. Update your card and try again."
+                .into(),
+        ),
+        BillingError::NotACheckoutSession => Error(AppError::BadRequest(
+            "That is not a Checkout Session.".into(),
+        )),
+        BillingError::UnknownCheckout | BillingError::UnknownCurrentPlan(_) => {
+            Error(AppError::NotFound)
+        }
+        BillingError::Stripe(e) => Error(AppError::Internal(e.into())),
+        BillingError::Database(e) => Error(e.into()),
+        BillingError::Internal(e) => Error(AppError::Internal(e)),
+    }
+}
+
+/// For pages that have nowhere to go back to: an alert becomes a bad request.
+fn as_error(e: BillingError) -> AppError {
+    match present(e) {
+        Refusal::Error(e) => e,
+        Refusal::Alert(message) => AppError::BadRequest(message),
+    }
+}
+
+/// Back to the plans page with an alert, or the error page.
+async fn refused(signed_in: &SignedIn, slug: &str, e: BillingError) -> Result<Response, AppError> {
+    match present(e) {
+        Refusal::Alert(message) => back_with(signed_in, slug, message).await,
+        Refusal::Error(e) => Err(e),
     }
 }
 
@@ -96,7 +141,7 @@ pub async fn summary(
     org_id: Uuid,
     slug: &str,
 ) -> Result<impl IntoView + use<>, AppError> {
-    let stored = repo::subscription(&state.db, org_id).await?.map(|(s, _)| s);
+    let stored = reads::subscription(&state.db, org_id).await?;
     let now = Utc::now();
     let plan = effective_plan(&state.catalog, stored.as_ref(), now).clone();
     let trial = stored
@@ -129,18 +174,14 @@ pub async fn overview(
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
     let m = signed_in.membership(&slug)?;
-    let stored = repo::subscription(&state.db, m.org.id)
-        .await?
-        .map(|(s, _)| s);
-    let invoices = repo::invoices(&state.db, m.org.id).await?;
-    let open_checkout = repo::open_checkout(&state.db, m.org.id).await?;
+    let overview = reads::overview(&state.db, m.org.id).await?;
     let token = signed_in.authenticity_token()?;
     let body = overview_view(
         &state.catalog,
         &m,
-        stored.as_ref(),
-        invoices,
-        open_checkout.and_then(|c| safe_external_url_owned(Some(c.1))),
+        overview.stored.as_ref(),
+        overview.invoices,
+        safe_external_url_owned(overview.open_checkout_url),
         token,
         Utc::now(),
     );
@@ -286,9 +327,8 @@ pub async fn plans(
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
     let m = signed_in.membership(&slug)?;
-    let stored = repo::subscription(&state.db, m.org.id)
-        .await?
-        .map(|(s, _)| s);
+    let reads::PlanChoices { stored, may_trial } =
+        reads::plan_choices(&state.db, &state.catalog, m.org.id, signed_in.user.id).await?;
     let now = Utc::now();
     let current = effective_plan(&state.catalog, stored.as_ref(), now)
         .key
@@ -296,11 +336,6 @@ pub async fn plans(
     let live = stored
         .as_ref()
         .is_some_and(|s| matches!(s.status.as_str(), "trialing" | "active" | "past_due"));
-    // A trial is offered once: to organizations that never had a subscription, by people who
-    // never had a trial.
-    let may_trial = stored.is_none()
-        && state.catalog.trial_days > 0
-        && !repo::user_had_trial(&state.db, signed_in.user.id).await?;
     let token = signed_in.authenticity_token()?;
     let catalog = state.catalog.clone();
     let manage = m.role.can_manage();
@@ -359,13 +394,6 @@ pub struct PlanField {
     pub plan: String,
 }
 
-fn paid_plan<'a>(catalog: &'a Catalog, key: &str) -> Result<&'a Plan, AppError> {
-    catalog
-        .plan(key)
-        .filter(|p| p.is_paid())
-        .ok_or_else(|| AppError::BadRequest(format!("“{key}” is not a plan you can buy.")))
-}
-
 async fn back_with(
     signed_in: &SignedIn,
     slug: &str,
@@ -382,94 +410,36 @@ async fn back_with(
     Ok(Redirect::to(&format!("/orgs/{slug}/plans")).into_response())
 }
 
-/// `POST /orgs/{slug}/billing/trial`: a trial of a paid plan without a card. One per
-/// organization and one per person: the grant is written in the transaction that starts the
-/// trial, so of two parallel starts one wins and the other is refused cleanly.
+/// A notice, then the organization's billing page.
+async fn to_billing(
+    signed_in: &SignedIn,
+    slug: &str,
+    message: String,
+) -> Result<Response, AppError> {
+    flash::set(&signed_in.session, Flash::notice(message)).await?;
+    Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
+}
+
+/// `POST /orgs/{slug}/billing/trial`: a trial of a paid plan without a card (see
+/// [`use_cases::start_trial`] for the rules).
 pub async fn start_trial(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     signed_in: SignedIn,
     form: CsrfForm<PlanField>,
 ) -> Result<Response, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let plan = paid_plan(&state.catalog, &form.fields.plan)?;
-    if repo::subscription(&state.db, m.org.id).await?.is_some() {
-        return back_with(&signed_in, &slug, ORG_HAD_TRIAL.into()).await;
-    }
-    if repo::user_had_trial(&state.db, signed_in.user.id).await? {
-        return back_with(&signed_in, &slug, PERSON_HAD_TRIAL.into()).await;
-    }
-    let customer = ensure_customer(
-        &state.db,
-        &state.stripe,
-        m.org.id,
-        &m.org.name,
-        &signed_in.user.email,
-    )
-    .await?;
-    // A card already on file (say, from a credit pack) that had a trial elsewhere: no trial.
-    let card = state.stripe.default_card_fingerprint(&customer).await?;
-    if let Some(card) = &card {
-        if repo::card_had_trial(&state.db, card, None).await? {
-            return back_with(&signed_in, &slug, CARD_HAD_TRIAL.into()).await;
+    let who = manager(&signed_in, &slug)?;
+    match use_cases::start_trial(deps(&state), &who, &form.fields.plan).await {
+        Ok(trial) => {
+            let message = format!(
+                "Your {}-day trial of {} has started.",
+                trial.days, trial.plan_name
+            );
+            to_billing(&signed_in, &slug, message).await
         }
+        Err(e) => refused(&signed_in, &slug, e).await,
     }
-    let price = state
-        .stripe
-        .price_id(plan.lookup_key().unwrap_or_default())
-        .await?;
-    // The transaction stays open across the Stripe call: if Stripe fails, the grant is undone
-    // with it; while it is open, a parallel start waits on the grant's unique keys.
-    let mut tx = state.db.begin().await?;
-    match repo::grant_trial(
-        &mut tx,
-        m.org.id,
-        signed_in.user.id,
-        &plan.key,
-        card.as_deref(),
-    )
-    .await?
-    {
-        Ok(()) => {}
-        Err(refusal) => {
-            drop(tx);
-            let message = match refusal {
-                TrialRefusal::Person => PERSON_HAD_TRIAL,
-                TrialRefusal::Organization => ORG_HAD_TRIAL,
-            };
-            return back_with(&signed_in, &slug, message.into()).await;
-        }
-    }
-    let snapshot = state
-        .stripe
-        .start_trial(m.org.id, &customer, &price, state.catalog.trial_days)
-        .await?;
-    apply_snapshot(
-        &mut tx,
-        &state.catalog,
-        &snapshot,
-        None,
-        "trial started",
-        Utc::now(),
-    )
-    .await?;
-    tx.commit().await?;
-    flash::set(
-        &signed_in.session,
-        Flash::notice(format!(
-            "Your {}-day trial of {} has started.",
-            state.catalog.trial_days, plan.name
-        )),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
 }
-
-const ORG_HAD_TRIAL: &str = "This organization has already had a trial or a subscription.";
-const CARD_HAD_TRIAL: &str =
-    "The card on file has already been used for a trial, so this organization can subscribe but not start a trial.";
-const PERSON_HAD_TRIAL: &str =
-    "You have already had a trial, so this organization can subscribe but not start another one.";
 
 /// `POST /orgs/{slug}/billing/checkout`: upgrade through Stripe Checkout. One open checkout per
 /// organization: a second attempt goes back to the first.
@@ -479,48 +449,11 @@ pub async fn checkout(
     signed_in: SignedIn,
     form: CsrfForm<PlanField>,
 ) -> Result<Response, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let plan = paid_plan(&state.catalog, &form.fields.plan)?;
-    if let Some((_, url)) = repo::open_checkout(&state.db, m.org.id).await? {
-        return Ok(Redirect::to(&url).into_response());
+    let who = manager(&signed_in, &slug)?;
+    match use_cases::start_checkout(deps(&state), &who, &form.fields.plan).await {
+        Ok(started) => Ok(Redirect::to(&started.url).into_response()),
+        Err(e) => refused(&signed_in, &slug, e).await,
     }
-    let customer = ensure_customer(
-        &state.db,
-        &state.stripe,
-        m.org.id,
-        &m.org.name,
-        &signed_in.user.email,
-    )
-    .await?;
-    let price = state
-        .stripe
-        .price_id(plan.lookup_key().unwrap_or_default())
-        .await?;
-    let success = format!(
-        "{}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
-        state.public_url
-    );
-    let cancel = format!("{}/billing/cancel?org={slug}", state.public_url);
-    // Parallel requests take turns, so only the first creates a session in Stripe.
-    let mut tx = state.db.begin().await?;
-    repo::lock_checkouts(&mut tx, m.org.id).await?;
-    if let Some((_, url)) = repo::open_checkout(&mut *tx, m.org.id).await? {
-        return Ok(Redirect::to(&url).into_response());
-    }
-    let link = state
-        .stripe
-        .create_checkout(
-            m.org.id,
-            &customer,
-            &price,
-            &success,
-            &cancel,
-            Uuid::new_v4(),
-        )
-        .await?;
-    repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, Some(&plan.key)).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&link.url).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -529,81 +462,56 @@ pub struct SuccessQuery {
     session_id: String,
 }
 
-/// `GET /billing/success?session_id=...`: fetches the session from Stripe and applies it through
-/// the same code as the webhook, so the new plan shows even if the webhook is late.
+/// `GET /billing/success?session_id=...`: settles the Checkout (a plan through billing, the same
+/// code as the webhook, so the new plan shows even if the webhook is late; a credit pack through
+/// usage, credited once, here or by the webhook, whichever comes first).
 pub async fn success(
     State(state): State<AppState>,
     Query(q): Query<SuccessQuery>,
     signed_in: SignedIn,
 ) -> Result<Response, AppError> {
-    if !q.session_id.starts_with("cs_") {
-        return Err(AppError::BadRequest(
-            "That is not a Checkout Session.".into(),
-        ));
-    }
-    let session = state
-        .stripe
-        .retrieve_checkout(&q.session_id)
-        .await
-        .map_err(|_| AppError::NotFound)?;
-    let org_id: Option<Uuid> = session
-        .org_reference
-        .as_deref()
-        .and_then(|r| r.parse().ok());
-    let Some(m) = signed_in
-        .memberships
-        .iter()
-        .find(|m| Some(m.org.id) == org_id)
-        .cloned()
-    else {
-        return Err(AppError::NotFound);
-    };
-    if session.payment_mode {
-        // A credit pack: credited once, here or by the webhook, whichever comes first.
-        if !(session.complete && session.paid) {
-            return Ok(Redirect::to(&format!("/orgs/{}/credits", m.org.slug)).into_response());
+    let settled =
+        use_cases::settle_checkout_return(deps(&state), &signed_in.memberships, &q.session_id)
+            .await
+            .map_err(as_error)?;
+    match settled {
+        CheckoutReturn::CreditPack {
+            membership,
+            paid,
+            session_id,
+            payment_intent_id,
+        } => {
+            let credits = format!("/orgs/{}/credits", membership.org.slug);
+            if paid {
+                crate::usage::pages::settle_from_success_page(
+                    &state,
+                    &session_id,
+                    payment_intent_id.as_deref(),
+                    membership.org.id,
+                )
+                .await?;
+                flash::set(
+                    &signed_in.session,
+                    Flash::notice("Thank you! Your credits have been added."),
+                )
+                .await?;
+            }
+            Ok(Redirect::to(&credits).into_response())
         }
-        crate::usage::pages::settle_from_success_page(
-            &state,
-            &session.id,
-            session.payment_intent_id.as_deref(),
-            m.org.id,
-        )
-        .await?;
-        flash::set(
-            &signed_in.session,
-            Flash::notice("Thank you! Your credits have been added."),
-        )
-        .await?;
-        return Ok(Redirect::to(&format!("/orgs/{}/credits", m.org.slug)).into_response());
+        CheckoutReturn::Unfinished { membership } => {
+            Ok(Redirect::to(&format!("/orgs/{}/plans", membership.org.slug)).into_response())
+        }
+        CheckoutReturn::Subscribed {
+            membership,
+            plan_name,
+        } => {
+            let message = format!(
+                "Thank you! {} is now on the {plan_name} plan.",
+                membership.org.name
+            );
+            to_billing(&signed_in, &membership.org.slug, message).await
+        }
     }
-    if !session.complete {
-        return Ok(Redirect::to(&format!("/orgs/{}/plans", m.org.slug)).into_response());
-    }
-    repo::close_checkout(&state.db, &session.id, "complete").await?;
-    if let Some(sub) = &session.subscription_id {
-        refresh(
-            &state.db,
-            &state.stripe,
-            &state.catalog,
-            sub,
-            "checkout success page",
-        )
-        .await?;
-    }
-    let plan = repo::subscription(&state.db, m.org.id)
-        .await?
-        .and_then(|(s, _)| state.catalog.plan(&s.plan_key).map(|p| p.name.clone()))
-        .unwrap_or_default();
-    flash::set(
-        &signed_in.session,
-        Flash::notice(format!(
-            "Thank you! {} is now on the {plan} plan.",
-            m.org.name
-        )),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/orgs/{}/billing", m.org.slug)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -628,14 +536,6 @@ pub async fn canceled(Query(q): Query<CancelQuery>, signed_in: SignedIn) -> Resu
         .await
 }
 
-async fn live_subscription(state: &AppState, org_id: Uuid) -> Result<Stored, AppError> {
-    repo::subscription(&state.db, org_id)
-        .await?
-        .map(|(s, _)| s)
-        .filter(|s| matches!(s.status.as_str(), "trialing" | "active" | "past_due"))
-        .ok_or_else(|| AppError::BadRequest("This organization has no active subscription.".into()))
-}
-
 /// `GET /orgs/{slug}/billing/change?plan=...`: what switching costs, before confirming.
 pub async fn change_preview(
     State(state): State<AppState>,
@@ -643,36 +543,27 @@ pub async fn change_preview(
     Query(q): Query<PlanField>,
     signed_in: SignedIn,
 ) -> Result<Page, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let target = paid_plan(&state.catalog, &q.plan)?.clone();
-    let stored = live_subscription(&state, m.org.id).await?;
-    let current = state
-        .catalog
-        .plan(&stored.plan_key)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
-    let upgrade = target.cents() > current.cents();
-    let explanation = if upgrade {
-        let price = state
-            .stripe
-            .price_id(target.lookup_key().unwrap_or_default())
-            .await?;
-        let (due, currency) = state
-            .stripe
-            .preview_upgrade(&stored.stripe_subscription_id, &price)
-            .await?;
-        format!(
+    let who = manager(&signed_in, &slug)?;
+    let preview = use_cases::preview_plan_change(deps(&state), &who, &q.plan)
+        .await
+        .map_err(as_error)?;
+    let upgrade = preview.is_upgrade();
+    let (current, target) = (preview.current, preview.target);
+    let explanation = match preview.effect {
+        ChangeEffect::UpgradeNow {
+            due_cents,
+            currency,
+        } => format!(
             "{} now, for the rest of this period (prorated), then {}.",
-            money(due, &currency),
+            money(due_cents, &currency),
             price_label(&state.catalog, &target)
-        )
-    } else {
-        format!(
+        ),
+        ChangeEffect::DowngradeAtPeriodEnd { until } => format!(
             "You keep {} until {}, then pay {}.",
             current.name,
-            date(stored.current_period_end),
+            date(until),
             price_label(&state.catalog, &target)
-        )
+        ),
     };
     let token = signed_in.authenticity_token()?;
     let action = format!("/orgs/{slug}/billing/change");
@@ -689,7 +580,7 @@ pub async fn change_preview(
         </section>
     };
     signed_in
-        .page(StatusCode::OK, "Change plan", Some(m.org.id), body)
+        .page(StatusCode::OK, "Change plan", Some(who.org.id), body)
         .await
 }
 
@@ -700,115 +591,15 @@ pub async fn change(
     signed_in: SignedIn,
     form: CsrfForm<PlanField>,
 ) -> Result<Response, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let target = paid_plan(&state.catalog, &form.fields.plan)?.clone();
-    let stored = live_subscription(&state, m.org.id).await?;
-    let current = state
-        .catalog
-        .plan(&stored.plan_key)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
-    if target.key == current.key {
-        return back_with(
-            &signed_in,
-            &slug,
-            format!("You are already on {}.", target.name),
-        )
-        .await;
-    }
-    let upgrade = target.cents() > current.cents();
-    let price = state
-        .stripe
-        .price_id(target.lookup_key().unwrap_or_default())
-        .await?;
-    let snapshot = match state
-        .stripe
-        .change_price(
-            &stored.stripe_subscription_id,
-            &price,
-            upgrade,
-            Uuid::new_v4(),
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = format!("{e:#}"), "plan change refused");
-            return back_with(
-                &signed_in,
-                &slug,
-                "Your card was declined; the plan did not change. Update your card and try again."
-                    .into(),
-            )
-            .await;
+    let who = manager(&signed_in, &slug)?;
+    let message = match use_cases::change_plan(deps(&state), &who, &form.fields.plan).await {
+        Ok(PlanChanged::Upgraded { plan_name }) => format!("You are now on {plan_name}."),
+        Ok(PlanChanged::Downgraded { plan_name, on }) => {
+            format!("You will move to {plan_name} on {}.", date(on))
         }
+        Err(e) => return refused(&signed_in, &slug, e).await,
     };
-    let mut tx = state.db.begin().await?;
-    apply_snapshot(
-        &mut tx,
-        &state.catalog,
-        &snapshot,
-        None,
-        if upgrade { "upgraded" } else { "downgraded" },
-        Utc::now(),
-    )
-    .await?;
-    let kept = (!upgrade)
-        .then_some(())
-        .and(stored.current_period_end)
-        .map(|until| (current.key.as_str(), until));
-    repo::set_kept_plan(&mut *tx, m.org.id, kept).await?;
-    tx.commit().await?;
-    let message = if upgrade {
-        format!("You are now on {}.", target.name)
-    } else {
-        format!(
-            "You will move to {} on {}.",
-            target.name,
-            date(stored.current_period_end)
-        )
-    };
-    flash::set(&signed_in.session, Flash::notice(message)).await?;
-    Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
-}
-
-async fn set_cancel(
-    state: AppState,
-    slug: String,
-    signed_in: SignedIn,
-    cancel: bool,
-) -> Result<Response, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let stored = live_subscription(&state, m.org.id).await?;
-    let snapshot = state
-        .stripe
-        .set_cancel_at_period_end(&stored.stripe_subscription_id, cancel)
-        .await?;
-    let mut tx = state.db.begin().await?;
-    apply_snapshot(
-        &mut tx,
-        &state.catalog,
-        &snapshot,
-        None,
-        if cancel {
-            "cancel requested"
-        } else {
-            "resumed"
-        },
-        Utc::now(),
-    )
-    .await?;
-    tx.commit().await?;
-    let message = if cancel {
-        format!(
-            "Your subscription ends on {}.",
-            date(stored.current_period_end.or(stored.trial_end))
-        )
-    } else {
-        "Your subscription will renew.".to_owned()
-    };
-    flash::set(&signed_in.session, Flash::notice(message)).await?;
-    Ok(Redirect::to(&format!("/orgs/{slug}/billing")).into_response())
+    to_billing(&signed_in, &slug, message).await
 }
 
 /// `POST /orgs/{slug}/billing/cancel`: cancel at the end of the period.
@@ -818,7 +609,12 @@ pub async fn cancel(
     signed_in: SignedIn,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    set_cancel(state, slug, signed_in, true).await
+    let who = manager(&signed_in, &slug)?;
+    let scheduled = use_cases::cancel_at_period_end(deps(&state), &who)
+        .await
+        .map_err(as_error)?;
+    let message = format!("Your subscription ends on {}.", date(scheduled.ends));
+    to_billing(&signed_in, &slug, message).await
 }
 
 /// `POST /orgs/{slug}/billing/resume`: undo a scheduled cancellation.
@@ -828,7 +624,16 @@ pub async fn resume(
     signed_in: SignedIn,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    set_cancel(state, slug, signed_in, false).await
+    let who = manager(&signed_in, &slug)?;
+    use_cases::resume(deps(&state), &who)
+        .await
+        .map_err(as_error)?;
+    to_billing(
+        &signed_in,
+        &slug,
+        "Your subscription will renew.".to_owned(),
+    )
+    .await
 }
 
 /// `POST /orgs/{slug}/billing/portal`: Stripe's customer portal, to change the card.
@@ -838,21 +643,103 @@ pub async fn portal(
     signed_in: SignedIn,
     _: CsrfForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let m = manager(&signed_in, &slug)?;
-    let customer = ensure_customer(
-        &state.db,
-        &state.stripe,
-        m.org.id,
-        &m.org.name,
-        &signed_in.user.email,
-    )
-    .await?;
-    let url = state
-        .stripe
-        .portal_url(
-            &customer,
-            &format!("{}/orgs/{slug}/billing", state.public_url),
-        )
-        .await?;
+    let who = manager(&signed_in, &slug)?;
+    let url = use_cases::open_card_portal(deps(&state), &who)
+        .await
+        .map_err(as_error)?;
     Ok(Redirect::to(&url).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::use_cases::TrialRule;
+    use crate::stripe_gateway::GatewayError;
+
+    fn alert(e: BillingError) -> String {
+        match present(e) {
+            Refusal::Alert(message) => message,
+            Refusal::Error(e) => panic!("an error page, not an alert: {e:?}"),
+        }
+    }
+
+    fn error(e: BillingError) -> AppError {
+        match present(e) {
+            Refusal::Error(e) => e,
+            Refusal::Alert(message) => panic!("an alert, not an error page: {message}"),
+        }
+    }
+
+    #[test]
+    fn refusals_the_customer_can_act_on_go_back_with_todays_words() {
+        assert_eq!(
+            alert(BillingError::TrialRefused(TrialRule::Organization)),
+            "This organization has already had a trial or a subscription."
+        );
+        assert_eq!(
+            alert(BillingError::TrialRefused(TrialRule::Person)),
+            "You have already had a trial, so this organization can subscribe but not start another one."
+        );
+        assert_eq!(
+            alert(BillingError::TrialRefused(TrialRule::Card)),
+            "The card on file has already been used for a trial, so this organization can subscribe but not start a trial."
+        );
+        assert_eq!(
+            alert(BillingError::NothingToChange(Unchanged::AlreadyOn {
+                plan: "Pro".into()
+            })),
+            "You are already on Pro."
+        );
+        assert_eq!(
+            alert(BillingError::Declined(GatewayError::Declined {
+                action: "changing the plan".into(),
+                detail: "Your card was declined.".into(),
+            })),
+            "Your card was declined; the plan did not change. Update your card and try again."
+        );
+    }
+
+    #[test]
+    fn other_refusals_keep_todays_status_and_message() {
+        assert!(matches!(
+            error(BillingError::NotAllowed),
+            AppError::Forbidden
+        ));
+        assert!(matches!(
+            error(BillingError::NotForSale("free".into())),
+            AppError::BadRequest(m) if m == "“free” is not a plan you can buy."
+        ));
+        assert!(matches!(
+            error(BillingError::NothingToChange(Unchanged::NoSubscription)),
+            AppError::BadRequest(m) if m == "This organization has no active subscription."
+        ));
+        assert!(matches!(
+            error(BillingError::NotACheckoutSession),
+            AppError::BadRequest(m) if m == "That is not a Checkout Session."
+        ));
+        assert!(matches!(
+            error(BillingError::UnknownCheckout),
+            AppError::NotFound
+        ));
+        assert!(matches!(
+            error(BillingError::UnknownCurrentPlan("gold".into())),
+            AppError::NotFound
+        ));
+        assert!(matches!(
+            error(BillingError::Stripe(GatewayError::Unreachable {
+                action: "creating the Stripe customer".into(),
+                detail: "connection refused".into(),
+            })),
+            AppError::Internal(_)
+        ));
+        assert!(matches!(
+            error(BillingError::Database(sqlx::Error::PoolTimedOut)),
+            AppError::Internal(_)
+        ));
+        // A page with nowhere to go back to shows an alert as a bad request.
+        assert!(matches!(
+            as_error(BillingError::TrialRefused(TrialRule::Person)),
+            AppError::BadRequest(_)
+        ));
+    }
 }

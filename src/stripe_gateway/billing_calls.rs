@@ -28,11 +28,11 @@ use stripe_product::price::ListPrice;
 use stripe_shared::CheckoutSessionMode;
 use uuid::Uuid;
 
-use super::{describe, idempotent, Gateway};
+use super::{idempotent, Gateway, GatewayError};
 use crate::billing::subscription::Snapshot;
 use crate::web::links::safe_external_url;
 
-type Result<T> = std::result::Result<T, anyhow::Error>;
+type Result<T> = std::result::Result<T, GatewayError>;
 
 fn at(ts: Option<i64>) -> Option<DateTime<Utc>> {
     ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
@@ -107,7 +107,7 @@ impl Gateway {
             .request_strategy(idempotent(&format!("customer:{org_id}")))
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("creating the Stripe customer: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("creating the Stripe customer", &e))?;
         Ok(customer.id.as_str().to_owned())
     }
 
@@ -118,14 +118,15 @@ impl Gateway {
             .active(true)
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("finding price {lookup_key}: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe(format!("finding price {lookup_key}"), &e))?;
         prices
             .data
             .first()
             .map(|p| p.id.as_str().to_owned())
             .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no Stripe price has lookup key {lookup_key}; run `billing-portal stripe-sync`"
+                GatewayError::failed(
+                    format!("finding price {lookup_key}"),
+                    "no Stripe price has this lookup key; run `billing-portal stripe-sync`",
                 )
             })
     }
@@ -154,7 +155,7 @@ impl Gateway {
             .request_strategy(idempotent(&format!("trial:{org_id}")))
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("starting the trial: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("starting the trial", &e))?;
         Ok(snapshot(&sub))
     }
 
@@ -185,14 +186,17 @@ impl Gateway {
             .request_strategy(idempotent(&format!("checkout:{attempt}")))
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("creating the Checkout Session: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("creating the Checkout Session", &e))?;
         // The customer is sent there: only an https (or loopback emulator) link will do.
         let url = session
             .url
             .clone()
             .filter(|u| safe_external_url(u).is_some())
             .ok_or_else(|| {
-                anyhow::anyhow!("Stripe returned a Checkout Session without a safe https URL")
+                GatewayError::failed(
+                    "creating the Checkout Session",
+                    "Stripe returned a Checkout Session without a safe https URL",
+                )
             })?;
         Ok(CheckoutLink {
             id: session.id.as_str().to_owned(),
@@ -204,7 +208,7 @@ impl Gateway {
         let session = RetrieveCheckoutSession::new(id.to_owned())
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("retrieving the Checkout Session: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("retrieving the Checkout Session", &e))?;
         Ok(CheckoutState {
             id: session.id.as_str().to_owned(),
             complete: session.status.as_ref().map(|s| s.as_str()) == Some("complete"),
@@ -226,7 +230,7 @@ impl Gateway {
         let sub = RetrieveSubscription::new(id.to_owned())
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("retrieving the subscription: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("retrieving the subscription", &e))?;
         Ok(snapshot(&sub))
     }
 
@@ -234,12 +238,17 @@ impl Gateway {
         let sub = RetrieveSubscription::new(sub_id.to_owned())
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("retrieving the subscription: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("retrieving the subscription", &e))?;
         sub.items
             .data
             .first()
             .map(|i| i.id.as_str().to_owned())
-            .ok_or_else(|| anyhow::anyhow!("subscription {sub_id} has no items"))
+            .ok_or_else(|| {
+                GatewayError::failed(
+                    "retrieving the subscription",
+                    format!("subscription {sub_id} has no items"),
+                )
+            })
     }
 
     /// What switching to `price_id` now would charge today (Stripe's invoice preview).
@@ -256,7 +265,7 @@ impl Gateway {
             .subscription_details(details)
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("previewing the change: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("previewing the change", &e))?;
         Ok((invoice.amount_due, invoice.currency.to_string()))
     }
 
@@ -284,7 +293,7 @@ impl Gateway {
             .request_strategy(idempotent(&format!("change:{attempt}")))
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("changing the plan: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("changing the plan", &e))?;
         Ok(snapshot(&sub))
     }
 
@@ -293,7 +302,7 @@ impl Gateway {
             .cancel_at_period_end(cancel)
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("updating the cancellation: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("updating the cancellation", &e))?;
         Ok(snapshot(&sub))
     }
 
@@ -301,7 +310,7 @@ impl Gateway {
         let sub = CancelSubscription::new(sub_id.to_owned())
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("canceling the subscription: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("canceling the subscription", &e))?;
         Ok(snapshot(&sub))
     }
 
@@ -311,10 +320,15 @@ impl Gateway {
             .return_url(return_url)
             .send(self.client())
             .await
-            .map_err(|e| anyhow::anyhow!("opening the billing portal: {}", describe(&e)))?;
+            .map_err(|e| GatewayError::from_stripe("opening the billing portal", &e))?;
         // The customer is sent there: only an https (or loopback emulator) link will do.
         safe_external_url(&session.url)
             .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("Stripe returned a billing portal without a safe URL"))
+            .ok_or_else(|| {
+                GatewayError::failed(
+                    "opening the billing portal",
+                    "Stripe returned a billing portal without a safe URL",
+                )
+            })
     }
 }

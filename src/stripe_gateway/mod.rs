@@ -5,7 +5,10 @@
 pub mod billing_calls;
 pub mod catalog_sync;
 pub mod credit_calls;
+pub mod error;
 pub mod signature;
+
+pub use error::GatewayError;
 
 use std::time::Duration;
 

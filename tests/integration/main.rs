@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod billing;
+mod billing_use_cases;
 mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
