@@ -240,6 +240,16 @@ pub async fn expire_checkout(db: &mut PgConnection, session_id: &str) -> sqlx::R
     Ok(())
 }
 
+/// A refunded charge, as Stripe reported it (read in the Stripe gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundFacts {
+    /// The payment the charge belongs to: it names the purchase.
+    pub payment_intent_id: String,
+    pub charge_id: String,
+    /// How much of the charge has been refunded in total so far.
+    pub refunded_cents: i64,
+}
+
 /// Applies `charge.refunded`: takes back the refunded share of the purchase the charge paid for.
 /// The charge says how much has been refunded in total, so duplicate or out-of-order events
 /// never take back more than that. Returns the organization when the charge paid for credits.
