@@ -265,7 +265,7 @@ pub async fn close_checkout(db: impl PgExecutor<'_>, id: &str, status: &str) -> 
 
 // ---- Invoices ----
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Invoice {
     pub stripe_invoice_id: String,
     pub number: Option<String>,

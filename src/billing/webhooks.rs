@@ -2,7 +2,8 @@
 //! (keyed by event id, so a duplicate delivery changes nothing), answer 200 once it is durable.
 //! A worker applies stored events; several workers and instances share the inbox through
 //! `SKIP LOCKED`, each event is applied once, and failures are retried with backoff until they
-//! end in a visible `failed` state.
+//! end in a visible `failed` state. Stripe's JSON is read in `stripe_gateway::events`: the worker
+//! sees only our [`StripeEvent`].
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{TimeZone, Utc};
-use serde_json::{json, Value};
+use chrono::Utc;
+use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -24,12 +25,14 @@ use super::inbox_writer::{InboxWriter, NewEvent};
 use super::repo;
 use super::service::{apply_snapshot, lock_org, org_for};
 use super::subscription::{ordering, Ordering};
-use crate::stripe_gateway::billing_calls::snapshot_from_json;
+use crate::stripe_gateway::events::{
+    parse_event, read_head, CompletedPurchase, EventHead as Head, InvoiceSnapshot, StripeEvent,
+    SubscriptionChange,
+};
 use crate::stripe_gateway::signature;
 use crate::stripe_gateway::Gateway;
 use crate::usage::ledger;
 use crate::web::hygiene::{has_control_chars, json_text_has_nul};
-use crate::web::links::safe_external_url;
 use crate::web::state::AppState;
 
 /// After this many failed attempts an event is marked `failed` (replayable from the admin pages).
@@ -59,19 +62,14 @@ fn refuse(message: &str) -> Response {
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let secrets: Vec<&str> = state.inbox.secrets.iter().map(String::as_str).collect();
-    let header = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if let Err(e) = signature::verify(header, &body, &secrets, Utc::now().timestamp()) {
         tracing::warn!(reason = %e, "webhook refused");
         return refuse("The Stripe-Signature header does not verify.");
     }
     // Read only what the inbox needs (the rest is read later, leniently) and store the body as
     // it came: PostgreSQL parses it into jsonb, so it is not built and serialized again here.
-    let (Ok(text), Ok(head)) = (
-        std::str::from_utf8(&body),
-        serde_json::from_slice::<Head<'_>>(&body),
-    ) else {
+    let (Ok(text), Ok(head)) = (std::str::from_utf8(&body), read_head(&body)) else {
         return refuse("The body is not an event: it needs an id, a type and created.");
     };
     // Refused here, a bad event cannot fail the inbox's shared commit for the deliveries
@@ -106,18 +104,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
                 .into_response()
         }
     }
-}
-
-/// The fields of an event the inbox keeps in columns.
-#[derive(serde::Deserialize)]
-struct Head<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow, rename = "type")]
-    kind: Cow<'a, str>,
-    created: i64,
-    #[serde(borrow, default)]
-    api_version: Option<Cow<'a, str>>,
 }
 
 /// Longest event id, type and API version the inbox takes. Stripe's are far shorter
@@ -160,38 +146,6 @@ enum Outcome {
     Refused(String),
 }
 
-/// The `object` an event of this type must carry in `data.object`, for the types the portal
-/// applies; `None` for the types it ignores anyway.
-fn expected_object(kind: &str) -> Option<&'static str> {
-    if kind.starts_with("invoice.") {
-        Some("invoice")
-    } else if kind.starts_with("customer.subscription.") {
-        Some("subscription")
-    } else if kind.starts_with("checkout.session.") {
-        Some("checkout.session")
-    } else if kind.starts_with("charge.") {
-        Some("charge")
-    } else {
-        None
-    }
-}
-
-/// Why an event is not applied at all: its object is not what its type says (an `invoice.paid`
-/// carrying a charge would otherwise be stored as an invoice).
-fn object_mismatch(kind: &str, payload: &Value) -> Option<String> {
-    let expected = expected_object(kind)?;
-    let found = &payload["data"]["object"]["object"];
-    (found.as_str() != Some(expected)).then(|| {
-        format!(
-            "not applied: {kind} must carry an object of type \"{expected}\", this one carries {}",
-            match found.as_str() {
-                Some(other) => format!("\"{}\"", other.chars().take(64).collect::<String>()),
-                None => "none".to_owned(),
-            }
-        )
-    })
-}
-
 /// Applies due events until the process ends.
 pub async fn work_forever(
     pool: PgPool,
@@ -218,11 +172,12 @@ pub async fn work_forever(
     }
 }
 
-type Due = Vec<(String, String, Value, i64)>;
+/// Claimed events: id, type, the payload's JSON text (parsed once, by the gateway) and created.
+type Due = Vec<(String, String, String, i64)>;
 
 async fn claim(tx: &mut sqlx::PgConnection) -> sqlx::Result<Due> {
     sqlx::query_as(
-        "SELECT id, type, payload, created FROM webhook_events
+        "SELECT id, type, payload::text, created FROM webhook_events
          WHERE status = 'pending' AND next_attempt_at <= now()
          ORDER BY created, received_at LIMIT $1
          FOR UPDATE SKIP LOCKED",
@@ -281,35 +236,33 @@ async fn apply_batch(
     due: &Due,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut invoices = Vec::new();
+    let mut others = Vec::new();
     let mut outcomes: Vec<Option<Outcome>> = due.iter().map(|_| None).collect();
     for (index, (_, kind, payload, _)) in due.iter().enumerate() {
-        if let Some(reason) = object_mismatch(kind, payload) {
-            outcomes[index] = Some(Outcome::Refused(reason));
-        } else if kind.starts_with("invoice.") {
-            let read = invoice_from_json(&payload["data"]["object"])
-                .ok_or_else(|| anyhow::anyhow!("unreadable invoice in {kind}"))?;
-            invoices.push((index, read));
+        match parse_event(kind, payload)? {
+            StripeEvent::Refused { reason } => outcomes[index] = Some(Outcome::Refused(reason)),
+            StripeEvent::InvoiceChanged(read) => invoices.push((index, read)),
+            event => others.push((index, event)),
         }
     }
-    let customers: Vec<&str> = invoices.iter().map(|(_, (c, _))| c.as_str()).collect();
+    let customers: Vec<&str> = invoices.iter().map(|(_, i)| i.customer.as_str()).collect();
     let orgs = repo::orgs_of_customers(&mut *tx, &customers).await?;
     let mut known = Vec::with_capacity(invoices.len());
-    for (index, (customer, invoice)) in &invoices {
-        let org = orgs.get(customer).copied();
+    for (index, read) in &invoices {
+        let org = orgs.get(&read.customer).copied();
         outcomes[*index] = Some(match org {
             Some(org) => {
-                known.push((org, invoice));
+                known.push((org, &read.invoice));
                 Outcome::Applied(Some(org))
             }
             None => Outcome::Ignored(None),
         });
     }
     repo::upsert_invoices(&mut *tx, &known).await?;
-    for ((_, kind, payload, created), outcome) in due.iter().zip(outcomes.iter_mut()) {
-        if outcome.is_none() {
-            *outcome =
-                Some(apply_event(&mut *tx, gateway, catalog, kind, payload, *created).await?);
-        }
+    for (index, event) in others {
+        let (_, kind, _, created) = &due[index];
+        outcomes[index] =
+            Some(apply_event(&mut *tx, gateway, catalog, kind, event, *created).await?);
     }
     Ok(outcomes.into_iter().flatten().collect())
 }
@@ -360,7 +313,11 @@ async fn apply_isolated(
     let due = claim(&mut tx).await?;
     for (id, kind, payload, created) in &due {
         sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
-        match apply_event(&mut tx, gateway, catalog, kind, payload, *created).await {
+        let applied = match parse_event(kind, payload) {
+            Ok(event) => apply_event(&mut tx, gateway, catalog, kind, event, *created).await,
+            Err(e) => Err(e.into()),
+        };
+        match applied {
             Ok(outcome) => {
                 sqlx::query("RELEASE SAVEPOINT event")
                     .execute(&mut *tx)
@@ -397,25 +354,18 @@ async fn apply_event(
     gateway: &Gateway,
     catalog: &Catalog,
     kind: &str,
-    payload: &Value,
+    event: StripeEvent,
     created: i64,
 ) -> anyhow::Result<Outcome> {
-    if let Some(reason) = object_mismatch(kind, payload) {
-        return Ok(Outcome::Refused(reason));
-    }
-    let kind = kind.to_owned();
-    let object = &payload["data"]["object"];
-    let outcome = match kind.as_str() {
-        k if k.starts_with("customer.subscription.") => {
-            // Another API version's shape may lack what we read: then ask Stripe for the object.
-            let snapshot = match snapshot_from_json(object).filter(|s| s.price_lookup_key.is_some())
-            {
-                Some(snapshot) => snapshot,
-                None => {
-                    let id = object["id"]
-                        .as_str()
-                        .ok_or_else(|| anyhow::anyhow!("{kind} without an object id"))?;
-                    gateway.retrieve_subscription(id).await?
+    let outcome = match event {
+        StripeEvent::Refused { reason } => Outcome::Refused(reason),
+        StripeEvent::Ignored { .. } => Outcome::Ignored(None),
+        StripeEvent::SubscriptionChanged(change) => {
+            let snapshot = match change {
+                SubscriptionChange::Snapshot(snapshot) => snapshot,
+                // The event's shape lacks what we read: ask Stripe for the object.
+                SubscriptionChange::Refetch { subscription_id } => {
+                    gateway.retrieve_subscription(&subscription_id).await?
                 }
             };
             let org = org_for(&mut *tx, &snapshot).await?;
@@ -438,7 +388,7 @@ async fn apply_event(
                         catalog,
                         &snapshot,
                         Some(created),
-                        &kind,
+                        kind,
                         Utc::now(),
                     )
                     .await?,
@@ -452,7 +402,7 @@ async fn apply_event(
                             catalog,
                             &current,
                             Some(created),
-                            &kind,
+                            kind,
                             Utc::now(),
                         )
                         .await?,
@@ -460,125 +410,59 @@ async fn apply_event(
                 }
             }
         }
-        "checkout.session.completed" | "checkout.session.expired" => {
-            let session_id = object["id"].as_str().unwrap_or_default();
-            let state = if kind.ends_with("completed") {
-                "complete"
-            } else {
-                "expired"
-            };
-            repo::close_checkout(&mut *tx, session_id, state).await?;
-            match (
-                state,
-                object["mode"].as_str(),
-                object["subscription"].as_str(),
-            ) {
-                ("complete", Some("subscription"), Some(sub_id)) => {
-                    let current = gateway.retrieve_subscription(sub_id).await?;
+        StripeEvent::CheckoutCompleted(checkout) => {
+            repo::close_checkout(&mut *tx, &checkout.session_id, "complete").await?;
+            match checkout.purchase {
+                CompletedPurchase::Subscription { subscription_id } => {
+                    let current = gateway.retrieve_subscription(&subscription_id).await?;
                     Outcome::Applied(
-                        apply_snapshot(&mut *tx, catalog, &current, None, &kind, Utc::now())
-                            .await?,
+                        apply_snapshot(&mut *tx, catalog, &current, None, kind, Utc::now()).await?,
                     )
                 }
-                ("complete", Some("payment"), _) if object["payment_status"] == "paid" => {
+                CompletedPurchase::PaidCredits {
+                    payment_intent_id,
+                    org_reference,
+                } => {
                     let paid = ledger::PaidCheckout {
-                        session_id,
-                        payment_intent_id: object["payment_intent"]
-                            .as_str()
-                            .or_else(|| object["payment_intent"]["id"].as_str()),
+                        session_id: &checkout.session_id,
+                        payment_intent_id: payment_intent_id.as_deref(),
                     };
                     ledger::settle_checkout(&mut *tx, paid).await?;
-                    Outcome::Applied(
-                        object["client_reference_id"]
-                            .as_str()
-                            .and_then(|r| r.parse().ok()),
-                    )
+                    Outcome::Applied(org_reference)
                 }
-                ("expired", Some("payment"), _) => {
-                    ledger::expire_checkout(&mut *tx, session_id).await?;
-                    Outcome::Applied(None)
-                }
-                _ => Outcome::Ignored(None),
+                CompletedPurchase::Nothing => Outcome::Ignored(None),
             }
         }
-        "charge.refunded" => match ledger::apply_refund(&mut *tx, object).await? {
+        StripeEvent::CheckoutExpired(checkout) => {
+            repo::close_checkout(&mut *tx, &checkout.session_id, "expired").await?;
+            if checkout.payment_mode {
+                ledger::expire_checkout(&mut *tx, &checkout.session_id).await?;
+                Outcome::Applied(None)
+            } else {
+                Outcome::Ignored(None)
+            }
+        }
+        StripeEvent::ChargeRefunded(refund) => match ledger::apply_refund(&mut *tx, &refund).await?
+        {
             Some(org) => Outcome::Applied(Some(org)),
             None => Outcome::Ignored(None),
         },
-        k if k.starts_with("invoice.") => match invoice_from_json(object) {
-            Some((customer, invoice)) => match repo::org_of_customer(&mut *tx, &customer).await? {
+        StripeEvent::InvoiceChanged(InvoiceSnapshot { customer, invoice }) => {
+            match repo::org_of_customer(&mut *tx, &customer).await? {
                 Some(org) => {
                     repo::upsert_invoices(&mut *tx, &[(org, &invoice)]).await?;
                     Outcome::Applied(Some(org))
                 }
                 None => Outcome::Ignored(None),
-            },
-            None => anyhow::bail!("unreadable invoice in {kind}"),
-        },
-        _ => Outcome::Ignored(None),
+            }
+        }
     };
     Ok(outcome)
-}
-
-/// Reads an invoice leniently from any API version's JSON.
-pub fn invoice_from_json(object: &Value) -> Option<(String, repo::Invoice)> {
-    let ts = |v: &Value| v.as_i64().and_then(|t| Utc.timestamp_opt(t, 0).single());
-    let customer = match &object["customer"] {
-        Value::String(id) => id.clone(),
-        Value::Object(c) => c.get("id")?.as_str()?.to_owned(),
-        _ => return None,
-    };
-    Some((
-        customer,
-        repo::Invoice {
-            stripe_invoice_id: object["id"].as_str()?.to_owned(),
-            number: object["number"].as_str().map(str::to_owned),
-            status: object["status"].as_str().unwrap_or("draft").to_owned(),
-            currency: object["currency"].as_str().unwrap_or("usd").to_owned(),
-            amount_due: object["amount_due"].as_i64().unwrap_or_default(),
-            amount_paid: object["amount_paid"].as_i64().unwrap_or_default(),
-            period_start: ts(&object["period_start"]),
-            period_end: ts(&object["period_end"]),
-            // Links from outside are kept only when safe to render, so every reader is safe.
-            hosted_invoice_url: object["hosted_invoice_url"]
-                .as_str()
-                .and_then(safe_external_url)
-                .map(str::to_owned),
-            invoice_pdf: object["invoice_pdf"]
-                .as_str()
-                .and_then(safe_external_url)
-                .map(str::to_owned),
-            created: ts(&object["created"])?,
-        },
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_event_must_carry_the_object_its_type_names() {
-        let event = |kind: &str| json!({ "data": { "object": { "object": kind } } });
-        assert_eq!(object_mismatch("invoice.paid", &event("invoice")), None);
-        assert_eq!(
-            object_mismatch("customer.subscription.updated", &event("subscription")),
-            None
-        );
-        assert_eq!(
-            object_mismatch("checkout.session.completed", &event("checkout.session")),
-            None
-        );
-        assert_eq!(object_mismatch("charge.refunded", &event("charge")), None);
-        assert_eq!(object_mismatch("customer.created", &event("charge")), None);
-        let refused = object_mismatch("invoice.paid", &event("charge")).expect("refused");
-        assert!(
-            refused.contains("invoice.paid must carry an object of type \"invoice\""),
-            "{refused}"
-        );
-        assert!(object_mismatch("charge.refunded", &json!({ "data": {} })).is_some());
-        assert!(object_mismatch("customer.subscription.deleted", &event("invoice")).is_some());
-    }
 
     #[test]
     fn event_heads_are_bounded_and_printable() {

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::Value;
 use stripe::StripeRequest;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::invoice::{
@@ -36,31 +35,6 @@ type Result<T> = std::result::Result<T, GatewayError>;
 
 fn at(ts: Option<i64>) -> Option<DateTime<Utc>> {
     ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
-}
-
-/// Reads a subscription from any Stripe JSON (an event's `data.object`), leniently: only the
-/// fields the portal needs, whatever the event's API version.
-pub fn snapshot_from_json(object: &Value) -> Option<Snapshot> {
-    let item = &object["items"]["data"][0];
-    let period = |key: &str| item[key].as_i64().or_else(|| object[key].as_i64());
-    Some(Snapshot {
-        id: object["id"].as_str()?.to_owned(),
-        customer: match &object["customer"] {
-            Value::String(id) => id.clone(),
-            Value::Object(c) => c.get("id")?.as_str()?.to_owned(),
-            _ => return None,
-        },
-        status: object["status"].as_str()?.to_owned(),
-        price_lookup_key: item["price"]["lookup_key"]
-            .as_str()
-            .or_else(|| item["plan"]["lookup_key"].as_str())
-            .map(str::to_owned),
-        trial_end: at(object["trial_end"].as_i64()),
-        current_period_start: at(period("current_period_start")),
-        current_period_end: at(period("current_period_end")),
-        cancel_at_period_end: object["cancel_at_period_end"].as_bool().unwrap_or(false),
-        org_hint: object["metadata"]["org_id"].as_str().map(str::to_owned),
-    })
 }
 
 fn snapshot(sub: &stripe_shared::Subscription) -> Snapshot {

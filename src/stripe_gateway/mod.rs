@@ -6,6 +6,7 @@ pub mod billing_calls;
 pub mod catalog_sync;
 pub mod credit_calls;
 pub mod error;
+pub mod events;
 pub mod signature;
 
 pub use error::GatewayError;

@@ -4,6 +4,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// The request header Stripe signs webhook deliveries in.
+pub const HEADER: &str = "stripe-signature";
+
 /// Stripe's default: events signed more than five minutes ago (or ahead) are refused.
 pub const TOLERANCE_SECS: i64 = 300;
 

@@ -4,7 +4,6 @@
 //! Purchases, their refunds and admin grants are built on it here.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -240,26 +239,33 @@ pub async fn expire_checkout(db: &mut PgConnection, session_id: &str) -> sqlx::R
     Ok(())
 }
 
-/// Applies `charge.refunded`: takes back the refunded share of the purchase the charge paid for.
+/// A refunded charge, as Stripe reported it (read in the Stripe gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundFacts {
+    /// The payment the charge belongs to: it names the purchase.
+    pub payment_intent_id: String,
+    pub charge_id: String,
+    /// How much of the charge has been refunded in total so far.
+    pub refunded_cents: i64,
+}
+
+/// Applies a refunded charge: takes back the refunded share of the purchase the charge paid for.
 /// The charge says how much has been refunded in total, so duplicate or out-of-order events
 /// never take back more than that. Returns the organization when the charge paid for credits.
-pub async fn apply_refund(db: &mut PgConnection, charge: &Value) -> anyhow::Result<Option<Uuid>> {
-    let Some(intent) = charge["payment_intent"]
-        .as_str()
-        .or_else(|| charge["payment_intent"]["id"].as_str())
-    else {
-        return Ok(None);
-    };
-    let charge_id = charge["id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("charge.refunded without a charge id"))?;
-    let refunded_cents = charge["amount_refunded"]
-        .as_i64()
-        .ok_or_else(|| anyhow::anyhow!("charge.refunded without amount_refunded"))?;
+pub async fn apply_refund(
+    db: &mut PgConnection,
+    refund: &RefundFacts,
+) -> sqlx::Result<Option<Uuid>> {
+    let RefundFacts {
+        payment_intent_id: intent,
+        charge_id,
+        refunded_cents,
+    } = refund;
+    let refunded_cents = *refunded_cents;
     let found: Option<Purchase> = sqlx::query_as(&format!(
         "SELECT {PURCHASE_COLUMNS} FROM credit_purchases WHERE payment_intent_id = $1 FOR UPDATE"
     ))
-    .bind(intent)
+    .bind(intent.as_str())
     .fetch_optional(&mut *db)
     .await?;
     let Some(purchase) = found else {
