@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -19,7 +19,6 @@ use super::entitlements::{compute, current_period, Entitlements, MeterView};
 use super::ledger::{self, Entry, Kind, NewPurchase};
 use super::repo::{self, TopUpSettings};
 use crate::billing::catalog::Model;
-use crate::billing::pages::money;
 use crate::billing::repo as billing_repo;
 use crate::billing::service::ensure_customer;
 use crate::error::AppError;
@@ -29,15 +28,12 @@ use crate::stripe_gateway::credit_calls::PackCheckout;
 use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::CsrfForm;
 use crate::web::flash::{self, Flash};
+use crate::web::format::{date, money};
 use crate::web::layout::{CsrfField, Field, FormError};
 use crate::web::state::AppState;
 
 /// Most packs one purchase may buy.
 const MAX_PACKS: i64 = 20;
-
-fn date(at: DateTime<Utc>) -> String {
-    at.format("%-d %B %Y").to_string()
-}
 
 /// One tier's bar: used of included, with the numbers and an accessible label.
 fn meter_bar(m: &MeterView) -> impl IntoView {

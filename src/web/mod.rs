@@ -6,6 +6,7 @@ pub mod assets;
 pub mod context;
 pub mod csrf;
 pub mod flash;
+pub mod format;
 pub mod headers;
 pub mod health;
 pub mod hygiene;
