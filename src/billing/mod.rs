@@ -4,6 +4,8 @@ pub mod catalog;
 pub mod subscription;
 
 #[cfg(feature = "ssr")]
+pub mod dashboard_card;
+#[cfg(feature = "ssr")]
 pub mod inbox_writer;
 #[cfg(feature = "ssr")]
 pub mod pages;
@@ -13,3 +15,6 @@ pub mod repo;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
+
+#[cfg(feature = "ssr")]
+pub use dashboard_card::dashboard_card;

@@ -1,6 +1,7 @@
 //! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
 //! warnings and entitlements (pure), and with `ssr` the group-commit writer of actions, the
-//! credit ledger, purchases, refunds, auto top-up, reconciliation and the pages.
+//! credit ledger, purchases, refunds, auto top-up, reconciliation, the dashboard card and the
+//! pages.
 
 pub mod chart;
 pub mod consumption;
@@ -9,6 +10,8 @@ pub mod entitlements;
 pub mod period;
 pub mod warnings;
 
+#[cfg(feature = "ssr")]
+pub mod dashboard_card;
 #[cfg(feature = "ssr")]
 pub mod ledger;
 #[cfg(feature = "ssr")]
@@ -21,3 +24,6 @@ pub mod repo;
 pub mod top_up;
 #[cfg(feature = "ssr")]
 pub mod writer;
+
+#[cfg(feature = "ssr")]
+pub use dashboard_card::dashboard_card;
