@@ -1,10 +1,11 @@
 //! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
-//! warnings and entitlements (pure), and with `ssr` the group-commit writer of actions, the
-//! credit ledger, purchases, refunds, auto top-up, reconciliation, the dashboard card and the
-//! pages.
+//! the credit forms' typed input, warnings and entitlements (pure), and with `ssr` the
+//! group-commit writer of actions, the credit ledger, purchases, refunds, auto top-up,
+//! reconciliation, the dashboard card and the pages.
 
 pub mod chart;
 pub mod consumption;
+pub mod credit_input;
 pub mod credits;
 pub mod entitlements;
 pub mod period;
