@@ -1,7 +1,8 @@
 //! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
 //! the credit forms' typed input, warnings and entitlements (pure), and with `ssr` the
-//! group-commit writer of actions, the credit ledger, purchases, refunds, auto top-up,
-//! reconciliation, the dashboard card and the pages.
+//! group-commit writer of actions, the credit ledger, the credit use cases (`credit_service`:
+//! buying packs, auto top-up settings, admin adjustments, settling a paid Checkout), refunds,
+//! auto top-up, reconciliation, the dashboard card and the pages.
 
 pub mod chart;
 pub mod consumption;
@@ -11,6 +12,8 @@ pub mod entitlements;
 pub mod period;
 pub mod warnings;
 
+#[cfg(feature = "ssr")]
+pub mod credit_service;
 #[cfg(feature = "ssr")]
 pub mod dashboard_card;
 #[cfg(feature = "ssr")]
