@@ -6,6 +6,8 @@ pub mod catalog;
 pub mod subscription;
 
 #[cfg(feature = "ssr")]
+pub mod dashboard_card;
+#[cfg(feature = "ssr")]
 pub mod inbox_writer;
 #[cfg(feature = "ssr")]
 pub mod pages;
@@ -19,3 +21,6 @@ pub mod service;
 pub mod use_cases;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
+
+#[cfg(feature = "ssr")]
+pub use dashboard_card::dashboard_card;

@@ -483,8 +483,9 @@ pub async fn success(
         } => {
             let credits = format!("/orgs/{}/credits", membership.org.slug);
             if paid {
-                crate::usage::pages::settle_from_success_page(
-                    &state,
+                crate::usage::credit_service::settle_from_success_page(
+                    &state.db,
+                    &state.api.entitlements,
                     &session_id,
                     payment_intent_id.as_deref(),
                     membership.org.id,

@@ -76,8 +76,9 @@ pub(crate) async fn render_org(
     let token = signed_in.authenticity_token()?;
     let org_id = membership.org.id;
     let title = membership.org.name.clone();
-    let plan = crate::billing::pages::summary(state, org_id, &membership.org.slug).await?;
-    let usage = crate::usage::pages::dashboard(state, org_id, &membership.org.slug).await?;
+    // Each domain brings its own card; the dashboard only lays them out.
+    let plan = crate::billing::dashboard_card(state, org_id, &membership.org.slug).await?;
+    let usage = crate::usage::dashboard_card(state, org_id, &membership.org.slug).await?;
     let days = state.invitation_days;
     let body = view! { {org_view(membership, members, pending, invite, token, days, view! { {plan}{usage} })} };
     signed_in.page(status, &title, Some(org_id), body).await

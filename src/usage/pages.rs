@@ -1,7 +1,8 @@
-//! The usage and credits pages: the dashboard block on the organization's page (a bar per tier,
-//! the balance, renewal or trial, overage and warning banners), the usage history (an SVG chart
-//! with a table beside it), the credits page (ledger, buying packs through Checkout, auto
-//! top-up), and the admin's grant and removal of credits. Plain forms; no JavaScript needed.
+//! The usage and credits pages: the usage history (an SVG chart with a table beside it), the
+//! credits page (ledger, buying packs through Checkout, auto top-up), and the admin's grant and
+//! removal of credits. Plain forms; no JavaScript needed. The handlers read the form, call one
+//! use case of [`super::credit_service`] and present its outcome; the dashboard's usage card is
+//! [`super::dashboard_card`].
 
 use std::collections::BTreeMap;
 
@@ -14,17 +15,16 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::chart::{self, Series};
-use super::credits::{self, parse_positive};
-use super::entitlements::{compute, current_period, Entitlements, MeterView};
-use super::ledger::{self, Entry, Kind, NewPurchase};
+use super::credit_input::{AdjustmentForm, TopUpForm};
+use super::credit_service::{self, CreditError, PackCheckoutOutcome};
+use super::credits;
+use super::entitlements::current_period;
+use super::ledger;
 use super::repo::{self, TopUpSettings};
 use crate::billing::catalog::Model;
-use crate::billing::repo as billing_repo;
-use crate::billing::service::ensure_customer;
 use crate::error::AppError;
 use crate::orgs::model::Role;
 use crate::orgs::repo::Membership;
-use crate::stripe_gateway::credit_calls::PackCheckout;
 use crate::web::context::{Page, SignedIn};
 use crate::web::csrf::CsrfForm;
 use crate::web::flash::{self, Flash};
@@ -32,158 +32,18 @@ use crate::web::format::{date, money};
 use crate::web::layout::{CsrfField, Field, FormError};
 use crate::web::state::AppState;
 
-/// Most packs one purchase may buy.
-const MAX_PACKS: i64 = 20;
-
-/// One tier's bar: used of included, with the numbers and an accessible label.
-fn meter_bar(m: &MeterView) -> impl IntoView {
-    let (max, summary) = match m.included {
-        Some(n) => (n, format!("{} of {n} included used", m.used_included)),
-        None => (
-            m.used_included.max(1),
-            format!("{} used (unlimited)", m.used),
-        ),
-    };
-    let percent = if max == 0 {
-        100.0
-    } else {
-        (m.used_included as f64 * 100.0 / max as f64).min(100.0)
-    };
-    let extra = m.used - m.used_included;
-    let state = if m.included.is_some_and(|n| m.used_included >= n) {
-        "full"
-    } else if percent >= 80.0 {
-        "near"
-    } else {
-        "ok"
-    };
-    let label = format!("{} actions used this period", m.name);
-    let text = format!("{summary} {} actions", m.name);
-    view! {
-        <div class="meter" data-tier=m.key.clone()>
-            <div class="meter-label">
-                <span class="meter-name">{m.name.clone()}</span>
-                <span class="meter-numbers">{summary.clone()}</span>
-            </div>
-            <div class=format!("bar {state}") role="progressbar" aria-label=label
-                aria-valuemin="0" aria-valuemax=max.to_string() aria-valuenow=m.used_included.to_string()
-                aria-valuetext=text>
-                // Drawn as SVG, whose sizes are attributes: the page's CSP allows no inline style.
-                <svg class="bar-fill" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
-                    <rect width=format!("{percent:.1}") height="1"></rect>
-                </svg>
-            </div>
-            {(extra > 0).then(|| view! {
-                <p class="meter-extra">{format!("+{extra} beyond the included amount (paid from credits or overage)")}</p>
-            })}
-        </div>
-    }
-}
-
-fn banners(e: &Entitlements, soft_limit: u32, slug: &str) -> impl IntoView {
-    let credits_link = format!("/orgs/{slug}/credits");
-    let owed = e
-        .credits
-        .as_ref()
-        .filter(|c| c.balance_millicredits < 0)
-        .map(|c| {
-            let refused = c.overage_allowance_remaining == 0;
-            let message = if refused {
-                format!(
-                    "Your credits are used up and so is the overage allowance of {soft_limit} actions: actions beyond the included ones are refused. You owe {} credits, settled from your next purchase. ",
-                    credits::format(-c.balance_millicredits)
-                )
-            } else {
-                format!(
-                    "Overage: your balance is {} credits. It is settled from your next credit purchase; {} more overage actions are allowed. ",
-                    c.balance,
-                    c.overage_allowance_remaining
-                )
-            };
-            view! {
-                <div class="banner alert" role="alert" data-testid="overage-banner">
-                    {message}<a href=credits_link.clone()>"Buy credits"</a>
-                </div>
-            }
-        });
-    let near: Vec<String> = e
-        .meters
-        .iter()
-        .filter_map(|m| {
-            let n = m.included?;
-            (n > 0 && m.used_included * 10 >= n * 8).then(|| {
-                if m.used_included >= n {
-                    format!("All {n} included {} actions are used this period.", m.name)
-                } else {
-                    format!(
-                        "{} of {n} included {} actions are used this period.",
-                        m.used_included, m.name
-                    )
-                }
-            })
-        })
-        .collect();
-    view! {
-        {owed}
-        {(!near.is_empty()).then(|| view! {
-            <div class="banner warn" role="status" data-testid="usage-warning">
-                {near.into_iter().map(|line| view! { <p>{line}</p> }).collect_view()}
-            </div>
-        })}
-    }
-}
-
-/// The dashboard block on the organization's page.
-pub async fn dashboard(
-    state: &AppState,
-    org_id: Uuid,
-    slug: &str,
-) -> Result<impl IntoView + use<>, AppError> {
-    let now = Utc::now();
-    let standing = repo::standing(&state.db, org_id, now).await?;
-    let e = compute(&state.catalog, &standing, now);
-    let notices = repo::notifications(&state.db, org_id, 5).await?;
-    let period = current_period(&standing, now);
-    let when = match (&e.trial_ends_at, standing.subscription.as_ref()) {
-        (Some(end), _) => format!("Trial ends on {}.", date(*end)),
-        (None, Some(s)) if e.status == "active" && s.cancel_at_period_end => {
-            format!("The plan ends on {}.", date(period.end))
+/// How a credit use case's refusal shows when it is not a form message: the status and
+/// sentence the error edge renders.
+impl From<CreditError> for AppError {
+    fn from(e: CreditError) -> Self {
+        match e {
+            CreditError::Invalid(invalid) => AppError::BadRequest(invalid.message),
+            CreditError::NotForSale | CreditError::UnknownOrganization => AppError::NotFound,
+            CreditError::NotAllowed => AppError::Forbidden,
+            CreditError::Stripe(e) => AppError::Internal(e),
+            CreditError::Database(e) => e.into(),
         }
-        (None, Some(_)) if e.status == "active" => format!("Renews on {}.", date(period.end)),
-        _ => format!("Included actions restart on {}.", date(period.end)),
-    };
-    let bars = e.meters.iter().map(meter_bar).collect_view();
-    let banners = banners(&e, state.catalog.soft_limit_actions, slug);
-    let balance = e.credits.as_ref().map(|c| {
-        let link = format!("/orgs/{slug}/credits");
-        view! {
-            <p class="balance" data-testid="credit-balance">
-                "Credit balance: " <strong>{format!("{} credits", c.balance)}</strong> " · " <a href=link>"Credits"</a>
-            </p>
-        }
-    });
-    let usage_link = format!("/orgs/{slug}/usage");
-    let keys_link = format!("/orgs/{slug}/api-keys");
-    Ok(view! {
-        {banners}
-        <section class="card" aria-labelledby="usage-heading">
-            <h2 id="usage-heading">"Usage this period"</h2>
-            <p class="muted">{format!("{} – {}. ", date(period.start), date(period.end))}{when}</p>
-            {balance}
-            {bars}
-            <p class="actions"><a href=usage_link>"Usage history"</a>" · "<a href=keys_link>"API keys"</a></p>
-        </section>
-        {(!notices.is_empty()).then(|| view! {
-            <section class="card" aria-labelledby="messages-heading">
-                <h2 id="messages-heading">"Messages"</h2>
-                <ul class="messages">
-                    {notices.into_iter().map(|(at, _, message)| view! {
-                        <li><time>{at.format("%Y-%m-%d %H:%M").to_string()}</time>" "{message}</li>
-                    }).collect_view()}
-                </ul>
-            </section>
-        })}
-    })
+    }
 }
 
 /// `GET /orgs/{slug}/usage`: actions per day and tier over the previous and current periods.
@@ -349,11 +209,10 @@ async fn render_credits(
     let Some(pack) = state.catalog.credit_pack.clone() else {
         return Err(AppError::NotFound);
     };
-    let mut db = state.db.acquire().await?;
-    let account = ledger::balance(&mut *db, m.org.id).await?;
-    let lines = ledger::lines(&mut db, m.org.id, 100).await?;
-    let settings = repo::top_up_settings(&mut *db, m.org.id).await?;
-    drop(db);
+    let overview = credit_service::credits_overview(&state.db, m.org.id).await?;
+    let account = overview.ledger.balance_millicredits;
+    let lines = overview.ledger.lines;
+    let settings = overview.top_up;
     let token = signed_in.authenticity_token()?;
     let slug = m.org.slug.clone();
     let manage = m.role.can_manage();
@@ -494,80 +353,38 @@ pub async fn buy(
     form: CsrfForm<BuyFields>,
 ) -> Result<Response, AppError> {
     let m = signed_in.membership(&slug)?;
-    if !m.role.can_manage() {
-        return Err(AppError::Forbidden);
-    }
-    let Some(pack) = state.catalog.credit_pack.clone() else {
-        return Err(AppError::NotFound);
-    };
-    let packs = match form.fields.packs.trim().parse::<i64>() {
-        Ok(n) if (1..=MAX_PACKS).contains(&n) => n,
-        _ => {
-            let refused = CreditsForm {
-                packs: form.fields.packs.clone(),
-                packs_error: Some(format!("Choose 1 to {MAX_PACKS} packs.")),
-                top_up_error: None,
-            };
-            return refuse_credits(&state, signed_in, m, refused).await;
-        }
-    };
-    let customer = ensure_customer(
+    let outcome = credit_service::buy_packs(
         &state.db,
         &state.stripe,
-        m.org.id,
-        &m.org.name,
+        &state.catalog,
+        &state.public_url,
+        &m,
         &signed_in.user.email,
+        &form.fields.packs,
     )
-    .await?;
-    let price_id = state.stripe.price_id(&pack.lookup_key).await?;
-    // One open checkout per organization: parallel requests take turns here, and all but the
-    // first find its session and are sent there, so no orphaned session or purchase is left.
-    let mut tx = state.db.begin().await?;
-    billing_repo::lock_checkouts(&mut tx, m.org.id).await?;
-    if let Some((_, url)) = billing_repo::open_checkout(&mut *tx, m.org.id).await? {
-        drop(tx);
-        flash::set(
-            &signed_in.session,
-            Flash::notice(
-                "A checkout is already open for this organization; finish or cancel it first.",
-            ),
-        )
-        .await?;
-        return Ok(Redirect::to(&url).into_response());
+    .await;
+    match outcome {
+        Ok(PackCheckoutOutcome::Opened { url }) => Ok(Redirect::to(&url).into_response()),
+        Ok(PackCheckoutOutcome::AlreadyOpen { url }) => {
+            flash::set(
+                &signed_in.session,
+                Flash::notice(
+                    "A checkout is already open for this organization; finish or cancel it first.",
+                ),
+            )
+            .await?;
+            Ok(Redirect::to(&url).into_response())
+        }
+        Err(CreditError::Invalid(invalid)) => {
+            let refused = CreditsForm {
+                packs: form.fields.packs,
+                packs_error: Some(invalid.message),
+                top_up_error: None,
+            };
+            refuse_credits(&state, signed_in, m, refused).await
+        }
+        Err(e) => Err(e.into()),
     }
-    let purchase_id = Uuid::new_v4();
-    let link = state
-        .stripe
-        .create_pack_checkout(PackCheckout {
-            org_id: m.org.id,
-            purchase_id,
-            customer: &customer,
-            price_id: &price_id,
-            packs,
-            success_url: &format!(
-                "{}/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
-                state.public_url
-            ),
-            cancel_url: &format!("{}/billing/cancel?org={slug}", state.public_url),
-        })
-        .await?;
-    ledger::insert_purchase(
-        &mut tx,
-        NewPurchase {
-            id: purchase_id,
-            org_id: m.org.id,
-            source: "checkout",
-            packs,
-            credits_per_pack: pack.credits,
-            price_cents_per_pack: pack.price_cents,
-            currency: &state.catalog.currency,
-            checkout_session_id: Some(&link.id),
-        },
-    )
-    .await?;
-    billing_repo::insert_checkout(&mut *tx, m.org.id, &link.id, &link.url, None).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&link.url).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -590,45 +407,16 @@ pub async fn save_auto_top_up(
     form: CsrfForm<TopUpFields>,
 ) -> Result<Response, AppError> {
     let m = signed_in.membership(&slug)?;
-    if m.role != Role::Owner {
-        return Err(AppError::Forbidden);
-    }
-    let f = form.fields;
-    let number = |text: &str, low: i64, high: i64, what: &str| {
-        text.trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (low..=high).contains(n))
-            .ok_or_else(|| format!("{what} must be a whole number from {low} to {high}."))
+    let f = &form.fields;
+    let typed = TopUpForm {
+        enabled: f.enabled.as_deref(),
+        below: &f.below,
+        packs: &f.packs,
+        monthly_cap: &f.monthly_cap,
     };
-    let parsed = (|| {
-        Ok::<_, String>(TopUpSettings {
-            auto_top_up: f.enabled.as_deref() == Some("on"),
-            top_up_below_credits: number(&f.below, 0, 1_000_000, "The threshold")?,
-            top_up_packs: number(&f.packs, 1, 100, "Packs per top-up")? as i32,
-            top_up_monthly_cap: number(&f.monthly_cap, 1, 100, "The monthly cap")? as i32,
-            top_up_failures: 0,
-        })
-    })();
-    match parsed {
-        Ok(settings) => {
-            if settings.auto_top_up
-                && billing_repo::customer_of(&state.db, m.org.id)
-                    .await?
-                    .is_none()
-            {
-                let refused = CreditsForm {
-                    top_up_error: Some(
-                        "Buy a pack once first: auto top-up charges the card saved then."
-                            .to_owned(),
-                    ),
-                    ..CreditsForm::default()
-                };
-                return refuse_credits(&state, signed_in, m, refused).await;
-            }
-            repo::save_top_up_settings(&state.db, m.org.id, &settings).await?;
-            state.top_up.notify_one();
-            let notice = if settings.auto_top_up {
+    match credit_service::save_auto_top_up(&state.db, &state.top_up, &m, typed).await {
+        Ok(saved) => {
+            let notice = if saved.enabled {
                 "Auto top-up is on."
             } else {
                 "Auto top-up is off."
@@ -636,13 +424,14 @@ pub async fn save_auto_top_up(
             flash::set(&signed_in.session, Flash::notice(notice)).await?;
             Ok(Redirect::to(&format!("/orgs/{slug}/credits")).into_response())
         }
-        Err(message) => {
+        Err(CreditError::Invalid(invalid)) => {
             let refused = CreditsForm {
-                top_up_error: Some(message),
+                top_up_error: Some(invalid.message),
                 ..CreditsForm::default()
             };
             refuse_credits(&state, signed_in, m, refused).await
         }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -654,9 +443,10 @@ pub async fn admin_section(
     token: String,
     error: Option<String>,
 ) -> Result<impl IntoView + use<>, AppError> {
-    let mut db = state.db.acquire().await?;
-    let balance = ledger::balance(&mut *db, org_id).await?;
-    let lines = ledger::lines(&mut db, org_id, 50).await?;
+    let credit_service::LedgerSummary {
+        balance_millicredits: balance,
+        lines,
+    } = credit_service::ledger_summary(&state.db, org_id, 50).await?;
     Ok(view! {
         <section class="card" aria-labelledby="credits-heading">
             <h2 id="credits-heading">"Credits"</h2>
@@ -697,77 +487,31 @@ pub async fn admin_adjust(
     signed_in: SignedIn,
     form: CsrfForm<AdjustFields>,
 ) -> Result<Response, AppError> {
-    if !signed_in.user.is_platform_admin {
-        return Err(AppError::Forbidden);
-    }
-    let (org_id, _) = crate::admin::queries::organization(&state.db, &slug)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let f = form.fields;
-    let reason = f.reason.trim();
-    let checked = match (f.change.as_str(), parse_positive(&f.credits)) {
-        (_, Err(e)) => Err(e),
-        (_, Ok(_)) if reason.is_empty() || reason.chars().count() > 200 => {
-            Err("Give a reason of 1 to 200 characters; the ledger shows it.".to_owned())
-        }
-        (_, Ok(_)) if !crate::text::is_clean(reason) => Err(
-            "The reason cannot contain invisible or control characters (such as zero-width \
-             spaces or text-direction marks)."
-                .to_owned(),
-        ),
-        ("grant", Ok(n)) => Ok((Kind::Grant, n)),
-        ("remove", Ok(n)) => Ok((Kind::Removal, -n)),
-        _ => Err("Choose to grant or to remove credits.".to_owned()),
-    };
-    let (kind, amount) = match checked {
-        Ok(change) => change,
-        Err(message) => {
-            return Err(AppError::BadRequest(message));
-        }
-    };
-    let mut tx = state.db.begin().await?;
-    ledger::adjust(
-        &mut tx,
-        Entry {
-            org_id,
-            kind,
-            millicredits: amount,
-            reason: Some(reason),
-            reference: None,
-            actor_id: Some(signed_in.user.id),
+    let f = &form.fields;
+    let adjusted = credit_service::adjust_credits(
+        &state.db,
+        &state.api.entitlements,
+        &signed_in.user,
+        &slug,
+        AdjustmentForm {
+            change: &f.change,
+            credits: &f.credits,
+            reason: &f.reason,
         },
     )
     .await?;
-    tx.commit().await?;
-    state.api.entitlements.forget(&[org_id]);
-    let verb = if amount > 0 { "Granted" } else { "Removed" };
+    let verb = if adjusted.millicredits > 0 {
+        "Granted"
+    } else {
+        "Removed"
+    };
     flash::set(
         &signed_in.session,
-        Flash::notice(format!("{verb} {} credits.", credits::format(amount.abs()))),
+        Flash::notice(format!(
+            "{verb} {} credits.",
+            credits::format(adjusted.millicredits.abs())
+        )),
     )
     .await?;
     Ok(Redirect::to(&format!("/admin/orgs/{slug}")).into_response())
-}
-
-/// Settles a paid credit pack from the Checkout success page (the webhook may come later or
-/// earlier; the ledger reference makes it count once). Returns the credits added now.
-pub async fn settle_from_success_page(
-    state: &AppState,
-    session_id: &str,
-    payment_intent_id: Option<&str>,
-    org_id: Uuid,
-) -> Result<i64, AppError> {
-    let mut tx = state.db.begin().await?;
-    billing_repo::close_checkout(&mut *tx, session_id, "complete").await?;
-    let added = ledger::settle_checkout(
-        &mut tx,
-        ledger::PaidCheckout {
-            session_id,
-            payment_intent_id,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    state.api.entitlements.forget(&[org_id]);
-    Ok(added)
 }

@@ -1012,3 +1012,121 @@ async fn the_usage_history_draws_a_chart_with_a_table_beside_it() {
         .collect();
     assert_eq!(cells, vec!["2", "0", "0", "0"], "{row}");
 }
+
+#[tokio::test]
+async fn the_credit_service_sells_packs_and_settles_them_without_http() {
+    use billing_portal::api::entitlements::EntitlementsCache;
+    use billing_portal::billing::catalog::Catalog;
+    use billing_portal::orgs::model::Role;
+    use billing_portal::orgs::repo::{Membership, Org};
+    use billing_portal::stripe_gateway::Gateway;
+    use billing_portal::usage::credit_service::{self, CreditError, PackCheckoutOutcome};
+
+    async fn buy(
+        app: &TestApp,
+        gateway: &Gateway,
+        catalog: &Catalog,
+        who: &Membership,
+        packs: &str,
+    ) -> Result<PackCheckoutOutcome, CreditError> {
+        credit_service::buy_packs(
+            &app.pool,
+            gateway,
+            catalog,
+            &app.base,
+            who,
+            "owner@acme.test",
+            packs,
+        )
+        .await
+    }
+
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let gateway = Gateway::new(app.stripe_key(), Some(&app.stripe_url(""))).expect("the gateway");
+    let catalog = billing_portal::config::load_catalog(std::path::Path::new("plans/hybrid.toml"))
+        .expect("the catalog");
+    let org: Org =
+        sqlx::query_as("SELECT id, name, slug, created_at FROM organizations WHERE slug = 'acme'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("the organization");
+    let org_id = org.id;
+    let owner = Membership {
+        org,
+        role: Role::Owner,
+    };
+
+    // Refusals change nothing: a bad count (naming the field), a plain member, no pack for sale.
+    match buy(&app, &gateway, &catalog, &owner, "21").await {
+        Err(CreditError::Invalid(invalid)) => {
+            assert_eq!(invalid.field, "packs");
+            assert_eq!(invalid.message, "Choose 1 to 20 packs.");
+        }
+        other => panic!("a bad count is refused: {other:?}"),
+    }
+    let member = Membership {
+        role: Role::Member,
+        ..owner.clone()
+    };
+    assert!(matches!(
+        buy(&app, &gateway, &catalog, &member, "1").await,
+        Err(CreditError::NotAllowed)
+    ));
+    let mut packless = catalog.clone();
+    packless.credit_pack = None;
+    assert!(matches!(
+        buy(&app, &gateway, &packless, &owner, "1").await,
+        Err(CreditError::NotForSale)
+    ));
+    assert_eq!(app.count("SELECT count(*) FROM credit_purchases").await, 0);
+
+    // One open checkout with a pending purchase behind it; a second purchase is sent back to it.
+    let Ok(PackCheckoutOutcome::Opened { url }) = buy(&app, &gateway, &catalog, &owner, "2").await
+    else {
+        panic!("a checkout opens");
+    };
+    assert!(url.starts_with(&app.stripe_url("/checkout/cs_")), "{url}");
+    assert_eq!(
+        buy(&app, &gateway, &catalog, &owner, "1")
+            .await
+            .expect("sent back"),
+        PackCheckoutOutcome::AlreadyOpen { url: url.clone() }
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM credit_purchases WHERE status = 'pending' AND packs = 2")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM checkout_sessions WHERE status = 'open'")
+            .await,
+        1
+    );
+
+    // Paid: settling from the success page credits it once, whether or not the webhook came first.
+    let paid = app.pay_checkout(&url, "4242 4242 4242 4242").await;
+    let success = location(&paid);
+    let session_id = success
+        .split("session_id=")
+        .nth(1)
+        .expect("the session id in the success link")
+        .to_owned();
+    let cache = EntitlementsCache::default();
+    credit_service::settle_from_success_page(&app.pool, &cache, &session_id, None, org_id)
+        .await
+        .expect("settled");
+    assert_eq!(app.balance().await, 1_000_000);
+    let again =
+        credit_service::settle_from_success_page(&app.pool, &cache, &session_id, None, org_id)
+            .await
+            .expect("settled again");
+    assert_eq!(again, 0, "credited once");
+    assert_eq!(app.balance().await, 1_000_000);
+    assert_eq!(
+        app.count("SELECT count(*) FROM checkout_sessions WHERE status = 'open'")
+            .await,
+        0
+    );
+    app.reconciles().await;
+}
