@@ -7,7 +7,7 @@
 //!
 //! Pages embed [`CsrfField`](crate::web::layout::CsrfField) and handlers take [`CsrfForm`], which
 //! refuses the request before the handler runs. [`verify`] is the same check for code that reads
-//! its body another way (e.g. a future `#[server]` function). The Origin check that goes with it
+//! its body another way (e.g. a future Leptos server function). The Origin check that goes with it
 //! is [`crate::web::origin`].
 
 use std::sync::atomic::{AtomicBool, Ordering};

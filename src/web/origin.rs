@@ -5,7 +5,7 @@
 //! session ([`crate::web::csrf`]). Only for the browser routes: Stripe's webhooks and the JSON API
 //! carry no cookies and are not behind this check.
 //!
-//! [`SameOrigin::check`] is the whole rule, so a `#[server]` function can call it directly;
+//! [`SameOrigin::check`] is the whole rule, so a Leptos server function can call it directly;
 //! [`refuse_cross_site`] is the middleware the router uses.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Redirect targets that come from outside (a `next` parameter, a form field): the one check that
-//! they stay on this site. Pure: no axum, so `#[server]` functions can use it too.
+//! they stay on this site. Pure: no axum, so Leptos server functions can use it too.
 //!
 //! Browsers are generous with `Location`: they drop tabs and newlines inside it, turn `\` into
 //! `/`, and read `//host` as another site. So a target is accepted only when it is a plain
