@@ -4,12 +4,7 @@ use billing_portal::billing::catalog;
 use billing_portal::stripe_gateway::Gateway;
 use stripe_product::price::ListPrice;
 
-use crate::harness::StandaloneStripe;
-
-fn hybrid() -> catalog::Catalog {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-    catalog::parse(path, &std::fs::read_to_string(path).expect("catalog")).expect("valid")
-}
+use crate::harness::{hybrid_catalog as hybrid, StandaloneStripe};
 
 #[tokio::test]
 async fn catalog_sync_creates_missing_prices_once() {
@@ -664,19 +659,7 @@ async fn invoice_events_claimed_together_never_move_an_invoice_back() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
     app.settled().await;
-    sqlx::query(
-        "INSERT INTO billing_customers (org_id, stripe_customer_id)
-         SELECT id, 'cus_batch' FROM organizations WHERE slug = 'acme' ON CONFLICT (org_id) DO NOTHING",
-    )
-    .execute(&app.pool)
-    .await
-    .expect("customer");
-    let customer: String = sqlx::query_scalar(
-        "SELECT stripe_customer_id FROM billing_customers b JOIN organizations o ON o.id = b.org_id WHERE o.slug = 'acme'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("customer");
+    let customer = app.stripe_customer_of("acme", "cus_batch").await;
     let t = chrono::Utc::now().timestamp();
     // One invoice paid, then a late `invoice.finalized`; another only drafted then finalized;
     // one for a customer the portal does not know.
@@ -853,7 +836,7 @@ async fn a_failed_renewal_keeps_the_plan_with_a_banner_and_recovers_when_the_car
 async fn when_grace_runs_out_the_org_moves_to_free_and_stripe_cancels() {
     let app = TestApp::spawn().await;
     app.past_due_customer().await;
-    let gateway = Gateway::new(app.stripe_key(), Some(&app.stripe_url(""))).expect("gateway");
+    let gateway = app.gateway();
     let catalog = hybrid();
     // Six days on nothing happens; past seven the subscription ends.
     let soon = chrono::Utc::now() + chrono::Duration::days(6);

@@ -3,19 +3,13 @@
 
 use billing_portal::accounts::model::Email;
 use billing_portal::accounts::repo as accounts;
-use billing_portal::billing::catalog::{self, Catalog};
 use billing_portal::billing::use_cases::{
     self, BillingDeps, BillingError, Manager, TrialRule, Unchanged,
 };
 use billing_portal::orgs::repo as orgs;
 use billing_portal::stripe_gateway::{Gateway, GatewayError};
 
-use crate::harness::TestApp;
-
-fn hybrid() -> Catalog {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-    catalog::parse(path, &std::fs::read_to_string(path).expect("catalog")).expect("valid")
-}
+use crate::harness::{hybrid_catalog as hybrid, TestApp};
 
 /// The signed-up owner of Acme, as a [`Manager`], read from the database.
 async fn owner(app: &TestApp) -> Manager {
@@ -38,7 +32,7 @@ async fn a_trial_started_through_the_service_follows_the_rules_and_can_be_cancel
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
     let who = owner(&app).await;
-    let gateway = Gateway::new(app.stripe_key(), Some(&app.stripe_url(""))).expect("gateway");
+    let gateway = app.gateway();
     let catalog = hybrid();
     let deps = BillingDeps {
         db: &app.pool,

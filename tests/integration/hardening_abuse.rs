@@ -741,15 +741,8 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .await;
 
     // The background check (run here at once rather than waiting for its minute).
-    let gateway =
-        billing_portal::stripe_gateway::Gateway::new(app.stripe_key(), Some(&app.stripe_url("/")))
-            .expect("gateway");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-    let catalog = billing_portal::billing::catalog::parse(
-        path,
-        &std::fs::read_to_string(path).expect("catalog"),
-    )
-    .expect("valid");
+    let gateway = app.gateway();
+    let catalog = crate::harness::hybrid_catalog();
     billing_portal::billing::service::check_trial_cards(
         &app.pool,
         &gateway,

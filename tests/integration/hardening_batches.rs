@@ -183,8 +183,7 @@ async fn the_usage_writer_fails_only_the_request_the_database_refuses() {
     let bad_org = app.org_of_own("mallory@bad.test", "Bad Org").await;
     let org_b = app.org_of_own("ada@good.test", "Good Org").await;
     let org_c = app.org_of_own("bob@good.test", "Other Org").await;
-    let catalog = billing_portal::config::load_catalog(std::path::Path::new("plans/hybrid.toml"))
-        .expect("catalog");
+    let catalog = crate::harness::hybrid_catalog();
     // A writer of its own, called directly: this is what the edge validation now keeps out.
     let (writer, _tasks) = UsageWriter::start(
         app.pool.clone(),
@@ -401,19 +400,7 @@ async fn invoice_links_must_be_https_and_an_event_must_carry_the_object_its_type
             .await;
     app.signed_up_owner().await;
     app.settled().await;
-    sqlx::query(
-        "INSERT INTO billing_customers (org_id, stripe_customer_id)
-         SELECT id, 'cus_links' FROM organizations WHERE slug = 'acme' ON CONFLICT (org_id) DO NOTHING",
-    )
-    .execute(&app.pool)
-    .await
-    .expect("customer");
-    let customer: String = sqlx::query_scalar(
-        "SELECT stripe_customer_id FROM billing_customers b JOIN organizations o ON o.id = b.org_id WHERE o.slug = 'acme'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("customer");
+    let customer = app.stripe_customer_of("acme", "cus_links").await;
     let now = chrono::Utc::now().timestamp();
     let invoice = |id: &str, object: &str, hosted: &str, pdf: &str| {
         json!({ "id": id, "object": object, "customer": customer, "status": "paid",

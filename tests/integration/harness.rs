@@ -97,6 +97,34 @@ impl TestApp {
             .expect("this app runs its own Stripe")
     }
 
+    /// A Stripe gateway on the app's offline Stripe, for calling services and jobs directly.
+    pub fn gateway(&self) -> billing_portal::stripe_gateway::Gateway {
+        billing_portal::stripe_gateway::Gateway::new(self.stripe_key(), Some(&self.stripe_url("")))
+            .expect("a gateway on the app's Stripe")
+    }
+
+    /// Gives organization `slug` the Stripe customer `id` (unless it has one) and returns the
+    /// customer it has, for events written by hand.
+    pub async fn stripe_customer_of(&self, slug: &str, id: &str) -> String {
+        sqlx::query(
+            "INSERT INTO billing_customers (org_id, stripe_customer_id)
+             SELECT id, $2 FROM organizations WHERE slug = $1 ON CONFLICT (org_id) DO NOTHING",
+        )
+        .bind(slug)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .expect("customer");
+        sqlx::query_scalar(
+            "SELECT stripe_customer_id FROM billing_customers b
+             JOIN organizations o ON o.id = b.org_id WHERE o.slug = $1",
+        )
+        .bind(slug)
+        .fetch_one(&self.pool)
+        .await
+        .expect("customer")
+    }
+
     /// An authenticated call to the app's offline Stripe (form-encoded, as Stripe takes them).
     pub fn stripe_call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
@@ -310,4 +338,10 @@ impl StandaloneStripe {
             _running: running,
         }
     }
+}
+
+/// The default plan catalog, `plans/hybrid.toml`.
+pub fn hybrid_catalog() -> billing_portal::billing::catalog::Catalog {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
+    billing_portal::config::load_catalog(std::path::Path::new(path)).expect("the default catalog")
 }

@@ -1043,9 +1043,8 @@ async fn the_credit_service_sells_packs_and_settles_them_without_http() {
 
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    let gateway = Gateway::new(app.stripe_key(), Some(&app.stripe_url(""))).expect("the gateway");
-    let catalog = billing_portal::config::load_catalog(std::path::Path::new("plans/hybrid.toml"))
-        .expect("the catalog");
+    let gateway = app.gateway();
+    let catalog = crate::harness::hybrid_catalog();
     let org: Org =
         sqlx::query_as("SELECT id, name, slug, created_at FROM organizations WHERE slug = 'acme'")
             .fetch_one(&app.pool)
