@@ -14,6 +14,7 @@ use axum::Json;
 
 use leptos::prelude::*;
 
+use crate::web::caller::ErrorSlot;
 use crate::web::layout::{render_document, ErrorPage};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,12 @@ pub enum AppError {
     CsrfRejected,
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
+    /// A limit on one kind of request, with a sentence that names it.
+    #[error("throttled: {message}")]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -60,10 +67,21 @@ pub struct ErrorReport {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// For a refusal that lifts after a while (sent as `Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 impl AppError {
-    fn report(&self) -> ErrorReport {
+    /// The report of this error; an internal error is logged here (with the request's span), and
+    /// only a sentence safe to show is kept.
+    pub fn into_report(self) -> ErrorReport {
+        if let AppError::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "request failed");
+        }
+        self.report()
+    }
+
+    pub fn report(&self) -> ErrorReport {
         let (status, code, message) = match self {
             AppError::NotFound => (
                 StatusCode::NOT_FOUND,
@@ -95,6 +113,11 @@ impl AppError {
                     retry_after.as_secs().max(1)
                 ),
             ),
+            AppError::Throttled { message, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                message.clone(),
+            ),
             AppError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, "bad_request", message.clone())
             }
@@ -104,27 +127,26 @@ impl AppError {
                 "Something went wrong on our side. Please try again in a moment.".to_owned(),
             ),
         };
+        let retry_after = match self {
+            AppError::RateLimited { retry_after } | AppError::Throttled { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
         ErrorReport {
             status,
             code,
             message,
+            retry_after,
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Internal(e) = &self {
-            // Runs inside the request's span, so the log line carries method, path and request id.
-            tracing::error!(error = format!("{e:#}"), "request failed");
-        }
-        let report = self.report();
+        // Runs inside the request's span, so a logged error carries method, path and request id.
+        let report = self.into_report();
         let mut response = report.status.into_response();
-        if let AppError::RateLimited { retry_after } = &self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
         response.extensions_mut().insert(report);
         response
     }
@@ -133,28 +155,56 @@ impl IntoResponse for AppError {
 /// Renders error reports left by handlers (and bare 404s from the router) for the kind of client
 /// that asked: JSON under `/api`, a redirect to the login page for signed-out browsers, an HTML
 /// page otherwise.
-pub async fn render_errors(request: Request, next: Next) -> Response {
+pub async fn render_errors(mut request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
+    // Pages and server functions record their failure here (see `web::caller`).
+    let slot = ErrorSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let accepts_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
     let wanted = request
         .uri()
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
     let response = next.run(request).await;
-    let report = match response.extensions().get::<ErrorReport>() {
-        Some(report) => report.clone(),
+    let recorded = slot.take();
+    if recorded.is_some() && !accepts_html && !is_api {
+        // A server function called by script: it gets the error as data, with the status.
+        let mut response = response;
+        if let Some(report) = &recorded {
+            *response.status_mut() = report.status;
+            response.headers_mut().remove(header::LOCATION);
+        }
+        return response;
+    }
+    let report = match recorded.or_else(|| response.extensions().get::<ErrorReport>().cloned()) {
+        Some(report) => report,
         None if response.status() == StatusCode::NOT_FOUND && response.body().is_end_stream() => {
             AppError::NotFound.report()
         }
         None => return response,
     };
     let (mut parts, _) = response.into_parts();
+    parts.status = report.status;
+    // A server function's redirect (back to the form) gives way to the error page.
+    parts.headers.remove(header::LOCATION);
+    if let Some(retry_after) = report.retry_after {
+        if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+            parts.headers.insert(header::RETRY_AFTER, value);
+        }
+    }
     if is_api {
         let body = serde_json::json!({"error": {"code": report.code, "message": report.message}});
         return (parts, Json(body)).into_response();
     }
     if report.status == StatusCode::UNAUTHORIZED {
-        let target = match crate::web::redirect::local_path(&wanted) {
+        // After logging in, a form's endpoint is nowhere to go back to.
+        let wanted = Some(wanted.as_str()).filter(|w| !w.starts_with(FORMS_PREFIX));
+        let target = match wanted.and_then(crate::web::redirect::local_path) {
             Some(wanted) => format!("/login?next={}", url_escape(wanted)),
             None => "/login".to_owned(),
         };
@@ -166,20 +216,11 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     let (status, message) = (report.status, report.message);
-    let html = render_document(view! { <ErrorPage status=status message=message /> });
+    let html = render_document(move || view! { <ErrorPage status=status message=message /> });
     (parts, html).into_response()
 }
 
-/// Percent-encodes everything but unreserved characters and `/`.
-pub fn url_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+/// Where the portal's server functions (its forms) are served.
+pub const FORMS_PREFIX: &str = "/forms/";
+
+pub use crate::text::url_escape;

@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod app;
 pub mod billing;
 pub mod orgs;
 pub mod text;
@@ -30,13 +31,13 @@ pub mod seed;
 pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod stripe_gateway;
-#[cfg(feature = "ssr")]
 pub mod web;
 
-/// Browser entry point for the optional `hydrate` build: wakes up any `#[island]` components.
-/// Every page works without it; none needs it yet.
+/// Browser entry point of the optional `hydrate` build (the standard one of Leptos' start-axum
+/// template): takes over the server-rendered page, so forms answer without reloading. Every page
+/// works without it.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    leptos::mount::hydrate_islands();
+    leptos::mount::hydrate_body(app::App);
 }

@@ -26,7 +26,6 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
-use crate::accounts::pages as accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::admin::pages as admin;
 use crate::api::key_misses::KeyMissLimiter;
@@ -210,6 +209,7 @@ impl Application {
             },
         );
         let state = AppState {
+            leptos: leptos.clone(),
             db: database.pool.clone(),
             csrf: csrf_key(&settings)?,
             login_limiter: login_limiter.clone(),
@@ -240,7 +240,7 @@ impl Application {
                     .or(settings.stripe_api_base.as_deref()),
             ),
         };
-        let router = router(state, &leptos.output_name, &browser)
+        let router = router(state, &browser)
             .layer(sessions)
             .merge(webhooks)
             .merge(api_routes);
@@ -373,16 +373,14 @@ struct Browser {
     http_stripe: Option<String>,
 }
 
-fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
+fn router(state: AppState, browser: &Browser) -> Router {
+    let output_name = state.leptos.output_name.clone();
+    let pages = leptos_pages(&state, browser);
     let request_id = HeaderName::from_static("x-request-id");
     // The portal's own pages and forms: cross-site posts refused before any handler, errors
     // rendered as pages, every answer (404s too) with the security headers. One route a line.
     #[rustfmt::skip]
     let portal = Router::new()
-        .route("/", get(accounts::home))
-        .route("/signup", get(accounts::signup_form).post(accounts::signup))
-        .route("/login", get(accounts::login_form).post(accounts::login))
-        .route("/logout", post(accounts::logout))
         .route("/orgs/new", get(orgs::new_form).post(orgs::create))
         .route("/orgs/{slug}", get(orgs::show))
         .route("/orgs/{slug}/invitations", post(invitations::invite))
@@ -413,6 +411,7 @@ fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
         .route("/admin/webhooks/{id}/replay", post(admin::replay))
         .route("/healthz", get(health::healthz))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
+        .merge(pages)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             browser.same_origin.clone(),
@@ -437,6 +436,24 @@ fn router(state: AppState, output_name: &str, browser: &Browser) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Every page of the application and every server function, through leptos_axum.
+fn leptos_pages(state: &AppState, browser: &Browser) -> Router<AppState> {
+    use leptos_axum::{generate_route_list, LeptosRoutes};
+    let routes = generate_route_list(crate::app::App);
+    let context_state = state.clone();
+    let http_stripe = crate::app::page_policy::HttpStripe(browser.http_stripe.clone());
+    let options = state.leptos.clone();
+    Router::new().leptos_routes_with_context(
+        state,
+        routes,
+        move || {
+            context_state.provide();
+            leptos::prelude::provide_context(http_stripe.clone());
+        },
+        move || crate::app::shell(options.clone()),
+    )
 }
 
 /// The request path as logged: invitation links carry their token in the path, so that part is

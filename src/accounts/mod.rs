@@ -3,6 +3,7 @@
 pub mod model;
 
 #[cfg(feature = "ssr")]
+pub mod forms;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod password;

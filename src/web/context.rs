@@ -14,9 +14,10 @@ use crate::accounts::repo::User;
 use crate::accounts::session;
 use crate::error::AppError;
 use crate::orgs::repo::{self as orgs, Membership};
+use crate::web::chrome::{Chrome, Nav, NavOrg};
 use crate::web::csrf::CsrfToken;
 use crate::web::flash;
-use crate::web::layout::{render_document, Nav, NavOrg, Shell};
+use crate::web::layout::{render_document, Shell};
 use crate::web::state::AppState;
 
 /// An HTML response, never cached, since pages show account data.
@@ -67,10 +68,14 @@ impl Visitor {
         title: &str,
         body: impl IntoView + 'static,
     ) -> Result<Page, AppError> {
-        let flash = flash::take(&self.session).await?;
+        let chrome = Chrome {
+            nav: None,
+            flash: flash::take(&self.session).await?,
+            token: self.authenticity_token()?,
+        };
         let title = title.to_owned();
         let html =
-            render_document(view! { <Shell title=title nav=None flash=flash>{body}</Shell> });
+            render_document(move || view! { <Shell title=title chrome=chrome>{body}</Shell> });
         self.csrf.save(&self.session).await?;
         Ok(Page { status, html })
     }
@@ -169,11 +174,15 @@ impl SignedIn {
                     current: Some(m.org.id) == current_org,
                 })
                 .collect(),
-            authenticity_token: self.authenticity_token()?,
+        };
+        let chrome = Chrome {
+            nav: Some(nav),
+            flash,
+            token: self.authenticity_token()?,
         };
         let title = title.to_owned();
         let html =
-            render_document(view! { <Shell title=title nav=Some(nav) flash=flash>{body}</Shell> });
+            render_document(move || view! { <Shell title=title chrome=chrome>{body}</Shell> });
         self.csrf.save(&self.session).await?;
         Ok(Page { status, html })
     }

@@ -2,31 +2,11 @@
 //! and [`take_once`] for any value shown once that way (a new API key, an invitation link).
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+pub use crate::web::chrome::{Flash, FlashKind};
+
 const FLASH_KEY: &str = "flash";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FlashKind {
-    Notice,
-    Alert,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    pub kind: FlashKind,
-    pub message: String,
-}
-
-impl Flash {
-    pub fn notice(message: impl Into<String>) -> Self {
-        Self {
-            kind: FlashKind::Notice,
-            message: message.into(),
-        }
-    }
-}
 
 pub async fn set(session: &Session, flash: Flash) -> Result<(), tower_sessions::session::Error> {
     session.insert(FLASH_KEY, flash).await

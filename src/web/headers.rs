@@ -32,6 +32,25 @@ pub fn content_security_policy(http_stripe: Option<&str>) -> String {
     )
 }
 
+/// The policy for a page rendered by the application: the same, with scripts allowed only when
+/// they carry this response's `nonce` (Leptos' serialized page data, and the browser bundle where
+/// one is built). A nonce is base64 and is dropped if it is anything else.
+pub fn content_security_policy_with_nonce(http_stripe: Option<&str>, nonce: &str) -> String {
+    let policy = content_security_policy(http_stripe);
+    if nonce.is_empty()
+        || !nonce
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c))
+    {
+        return policy;
+    }
+    policy.replacen(
+        "default-src 'none';",
+        &format!("default-src 'none'; script-src 'nonce-{nonce}';"),
+        1,
+    )
+}
+
 /// One year: browsers remember to use https only. No `includeSubDomains`: other hosts of the
 /// operator's domain are not the portal's to decide.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
@@ -39,11 +58,23 @@ pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 /// The headers for the portal's own pages; `https` adds HSTS; `http_stripe` as in
 /// [`content_security_policy`].
 pub fn for_pages(https: bool, http_stripe: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
-    let mut headers = framing_and_sniffing();
+    let mut headers = others(https);
+    headers.extend(default_policy(http_stripe));
+    headers
+}
+
+/// The policy for every answer that does not bring its own (pages rendered by the application
+/// send theirs, with a nonce: see `crate::app::page_policy`).
+pub fn default_policy(http_stripe: Option<&str>) -> Option<(HeaderName, HeaderValue)> {
     // The policy is built from checked characters only, so it is always a valid header value.
-    if let Ok(policy) = HeaderValue::from_str(&content_security_policy(http_stripe)) {
-        headers.push((header::CONTENT_SECURITY_POLICY, policy));
-    }
+    HeaderValue::from_str(&content_security_policy(http_stripe))
+        .ok()
+        .map(|policy| (header::CONTENT_SECURITY_POLICY, policy))
+}
+
+/// Everything but the policy, replacing what any handler set.
+fn others(https: bool) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = framing_and_sniffing();
     if https {
         headers.push((
             header::STRICT_TRANSPORT_SECURITY,
@@ -67,13 +98,18 @@ fn framing_and_sniffing() -> Vec<(HeaderName, HeaderValue)> {
     ]
 }
 
-/// Sends `headers` on every response of `router`, replacing any a handler set.
+/// Sends `headers` on every response of `router`, replacing any a handler set; the
+/// Content-Security-Policy only where a page did not send its own (with its nonce).
 pub fn with_headers<S>(mut router: Router<S>, headers: Vec<(HeaderName, HeaderValue)>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     for (name, value) in headers {
-        router = router.layer(SetResponseHeaderLayer::overriding(name, value));
+        router = if name == header::CONTENT_SECURITY_POLICY {
+            router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+        } else {
+            router.layer(SetResponseHeaderLayer::overriding(name, value))
+        };
     }
     router
 }

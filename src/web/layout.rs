@@ -1,84 +1,91 @@
-//! The page shell every page renders inside (navigation, organization switcher, flash message),
-//! small shared form pieces, and turning a Leptos view into an HTML document on the server.
+//! The frame every page renders inside (skip link, navigation with the organization switcher,
+//! flash message, footer), the form pieces pages share, and [`show_page`], which renders a page
+//! from its read function's resource. On the server also the bare documents for error pages.
 
-use axum::http::StatusCode;
-use axum::response::Html;
 use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::web::csrf::FIELD;
-use crate::web::flash::{Flash, FlashKind};
+use crate::accounts::pages::LogOut;
+use crate::web::chrome::{Chrome, Flash, FlashKind, Nav, Page};
+use crate::web::page_error::PageError;
 
-/// What the navigation shows for a signed-in user.
-#[derive(Debug, Clone)]
-pub struct Nav {
-    pub email: String,
-    pub is_platform_admin: bool,
-    pub orgs: Vec<NavOrg>,
-    /// For the log-out form in the header.
-    pub authenticity_token: String,
-}
+/// The name of the anti-forgery field every form carries.
+pub const TOKEN_FIELD: &str = "authenticity_token";
 
-#[derive(Debug, Clone)]
-pub struct NavOrg {
-    pub name: String,
-    pub slug: String,
-    pub current: bool,
-}
-
-/// Renders a complete HTML document. Leptos escapes every text node and attribute value, so
-/// user-supplied names cannot inject markup.
-pub fn render_document(view: impl IntoView + 'static) -> Html<String> {
-    let owner = Owner::new();
-    let html = owner.with(|| view.into_view().to_html());
-    Html(format!("<!DOCTYPE html>{html}"))
-}
-
+/// A page of the application: its `<title>` and its content in the frame.
 #[component]
-pub fn Shell(
-    title: String,
-    nav: Option<Nav>,
-    flash: Option<Flash>,
-    children: Children,
-) -> impl IntoView {
+pub fn PageLayout(chrome: Chrome, title: String, children: Children) -> impl IntoView {
     view! {
-        <html lang="en">
-            <head>
-                <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <title>{format!("{title} · Billing portal")}</title>
-                <link rel="stylesheet" href="/pkg/billing-portal.css" />
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-            </head>
-            <body>
-                <a class="skip-link" href="#main">"Skip to content"</a>
-                <header class="site-header">
-                    <a class="brand" href="/">"Billing portal"</a>
-                    {match nav {
-                        Some(nav) => view! { <SignedInNav nav=nav /> }.into_any(),
-                        None => view! {
-                            <nav aria-label="Account">
-                                <ul class="nav-links">
-                                    <li><a href="/login">"Log in"</a></li>
-                                    <li><a class="button" href="/signup">"Sign up"</a></li>
-                                </ul>
-                            </nav>
-                        }.into_any(),
-                    }}
-                </header>
-                <main id="main">
-                    {flash.map(|flash| view! { <FlashMessage flash=flash /> })}
-                    {children()}
-                </main>
-                <footer class="site-footer">
-                    <p>"Self-hosted billing portal"</p>
-                </footer>
-            </body>
-        </html>
+        <Title text=format!("{title} · Billing portal") />
+        <PageBody chrome=chrome>{children()}</PageBody>
+    }
+}
+
+/// Renders the page whose data `page` loads: nothing until it is there (the server renders
+/// pages whole, see `SsrMode::Async` in `crate::app`), then `body` in the frame under the title
+/// `title` gives. A failed read renders nothing here: the server answers the recorded failure
+/// with the error page and its status (see `crate::web::caller`).
+pub fn show_page<T, V>(
+    page: Resource<Result<Page<T>, PageError>>,
+    title: impl Fn(&T) -> String + Clone + Send + Sync + 'static,
+    body: impl Fn(T, String) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let (title, body) = (title.clone(), body.clone());
+                Suspend::new(async move {
+                    page.await.ok().map(|Page { chrome, body: data }| {
+                        let heading = title(&data);
+                        let token = chrome.token.clone();
+                        let content = body(data, token);
+                        view! { <PageLayout chrome=chrome title=heading>{content}</PageLayout> }
+                    })
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// Everything inside `<body>`.
+#[component]
+pub fn PageBody(chrome: Chrome, children: Children) -> impl IntoView {
+    let Chrome { nav, flash, token } = chrome;
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="site-header">
+            <a class="brand" href="/">"Billing portal"</a>
+            {match nav {
+                Some(nav) => view! { <SignedInNav nav=nav token=token /> }.into_any(),
+                None => view! {
+                    <nav aria-label="Account">
+                        <ul class="nav-links">
+                            <li><a href="/login">"Log in"</a></li>
+                            <li><a class="button" href="/signup">"Sign up"</a></li>
+                        </ul>
+                    </nav>
+                }.into_any(),
+            }}
+        </header>
+        <main id="main">
+            {flash.map(|flash| view! { <FlashMessage flash=flash /> })}
+            {children()}
+        </main>
+        <footer class="site-footer">
+            <p>"Self-hosted billing portal"</p>
+        </footer>
     }
 }
 
 #[component]
-fn SignedInNav(nav: Nav) -> impl IntoView {
+fn SignedInNav(nav: Nav, token: String) -> impl IntoView {
+    let log_out = ServerAction::<LogOut>::new();
     let current = nav
         .orgs
         .iter()
@@ -109,10 +116,10 @@ fn SignedInNav(nav: Nav) -> impl IntoView {
                 {nav.is_platform_admin.then(|| view! { <li><a href="/admin">"Admin"</a></li> })}
                 <li class="whoami">{nav.email}</li>
                 <li>
-                    <form method="post" action="/logout" class="inline">
-                        <CsrfField token=nav.authenticity_token />
+                    <ActionForm action=log_out attr:class="inline">
+                        <CsrfField token=token />
                         <button type="submit" class="link">"Log out"</button>
-                    </form>
+                    </ActionForm>
                 </li>
             </ul>
         </nav>
@@ -131,7 +138,7 @@ fn FlashMessage(flash: Flash) -> impl IntoView {
 /// The hidden anti-forgery field every state-changing form carries.
 #[component]
 pub fn CsrfField(token: String) -> impl IntoView {
-    view! { <input type="hidden" name=FIELD value=token /> }
+    view! { <input type="hidden" name=TOKEN_FIELD value=token /> }
 }
 
 /// A labelled input with its error message linked for screen readers.
@@ -179,17 +186,64 @@ pub fn FormError(message: Option<String>) -> impl IntoView {
     message.map(|message| view! { <div class="form-error" role="alert">{message}</div> })
 }
 
-/// A whole error page (404, 403, 500, ...).
-#[component]
-pub fn ErrorPage(status: StatusCode, message: String) -> impl IntoView {
-    let title = status.canonical_reason().unwrap_or("Error").to_owned();
-    view! {
-        <Shell title=title.clone() nav=None flash=None>
-            <section class="card narrow">
-                <h1>{title}</h1>
-                <p>{message}</p>
-                <p><a href="/">"Go to the start page"</a></p>
-            </section>
-        </Shell>
+#[cfg(feature = "ssr")]
+pub use documents::*;
+
+/// Whole documents rendered outside the application's router: error pages, and the pages not
+/// yet served through it.
+#[cfg(feature = "ssr")]
+mod documents {
+    use axum::http::StatusCode;
+    use axum::response::Html;
+    use leptos::prelude::*;
+
+    use super::PageBody;
+    use crate::web::chrome::Chrome;
+
+    /// Renders a complete HTML document. Leptos escapes every text node and attribute value, so
+    /// user-supplied names cannot inject markup.
+    pub fn render_document<V: IntoView + 'static>(view: impl FnOnce() -> V) -> Html<String> {
+        // Components run as the view is built, so it is built inside the owner.
+        let owner = Owner::new();
+        let html = owner.with(|| view().into_view().to_html());
+        Html(format!("<!DOCTYPE html>{html}"))
+    }
+
+    #[component]
+    pub fn Shell(title: String, chrome: Chrome, children: Children) -> impl IntoView {
+        view! {
+            <html lang="en">
+                <head>
+                    <meta charset="utf-8" />
+                    <meta name="viewport" content="width=device-width, initial-scale=1" />
+                    <title>{format!("{title} · Billing portal")}</title>
+                    <link rel="stylesheet" href="/pkg/billing-portal.css" />
+                    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                </head>
+                <body>
+                    <PageBody chrome=chrome>{children()}</PageBody>
+                </body>
+            </html>
+        }
+    }
+
+    /// A whole error page (404, 403, 500, ...).
+    #[component]
+    pub fn ErrorPage(status: StatusCode, message: String) -> impl IntoView {
+        let title = status.canonical_reason().unwrap_or("Error").to_owned();
+        let chrome = Chrome {
+            nav: None,
+            flash: None,
+            token: String::new(),
+        };
+        view! {
+            <Shell title=title.clone() chrome=chrome>
+                <section class="card narrow">
+                    <h1>{title}</h1>
+                    <p>{message}</p>
+                    <p><a href="/">"Go to the start page"</a></p>
+                </section>
+            </Shell>
+        }
     }
 }

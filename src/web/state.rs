@@ -1,4 +1,7 @@
-//! The state every handler can reach.
+//! What the server is built from, in one place: the composition root hands it to the JSON API
+//! and the webhook receiver as axum state, and to pages and server functions as typed context,
+//! one value per type ([`AppState::provide`]), so a page asks for the one thing it needs
+//! (`web::caller::dep`).
 
 use std::sync::Arc;
 
@@ -10,8 +13,22 @@ use crate::billing::webhooks::Inbox;
 use crate::stripe_gateway::Gateway;
 use crate::web::csrf::CsrfKey;
 
+/// How long an invitation stays valid, in days.
+#[derive(Clone, Copy, Debug)]
+pub struct InvitationDays(pub u32);
+
+/// The address people use, for links sent to Stripe.
+#[derive(Clone, Debug)]
+pub struct PublicUrl(pub Arc<str>);
+
+/// Wakes the auto top-up worker.
+#[derive(Clone)]
+pub struct TopUpSignal(pub Arc<tokio::sync::Notify>);
+
 #[derive(Clone)]
 pub struct AppState {
+    /// The site configuration (`Leptos.toml`).
+    pub leptos: leptos::config::LeptosOptions,
     pub db: PgPool,
     /// Signs anti-forgery tokens (from SECRET_KEY).
     pub csrf: CsrfKey,
@@ -31,4 +48,30 @@ pub struct AppState {
     pub api: crate::api::ApiState,
     /// Wakes the auto top-up worker.
     pub top_up: Arc<tokio::sync::Notify>,
+}
+
+impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl AppState {
+    /// Provides each dependency as its own context value, for the pages and server functions of
+    /// one request.
+    pub fn provide(&self) {
+        use leptos::prelude::provide_context;
+        provide_context(self.db.clone());
+        provide_context(self.csrf.clone());
+        provide_context(self.login_limiter.clone());
+        provide_context(self.throttles.clone());
+        provide_context(InvitationDays(self.invitation_days));
+        provide_context(self.catalog.clone());
+        provide_context(self.stripe.clone());
+        provide_context(self.inbox.clone());
+        provide_context(PublicUrl(self.public_url.clone()));
+        provide_context(self.usage.clone());
+        provide_context(self.api.clone());
+        provide_context(TopUpSignal(self.top_up.clone()));
+    }
 }

@@ -142,6 +142,7 @@ impl TestApp {
     pub fn browser_from(&self, ip: [u8; 4]) -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(true)
+            .default_headers(html_accept())
             .redirect(Policy::none())
             .local_address(std::net::IpAddr::from(ip))
             .build()
@@ -176,9 +177,16 @@ impl TestApp {
             .text()
             .await
             .expect("body");
-        let token = authenticity_token(&page);
-        let mut form: Vec<(&str, &str)> = vec![("authenticity_token", &token)];
-        form.extend_from_slice(fields);
+        // The form's own hidden fields (its anti-forgery token, the organization it is about,
+        // where to go next), as a browser would send them, then what the test types.
+        let mut form: Vec<(String, String)> = hidden_fields(&page, action);
+        if form.is_empty() {
+            form.push(("authenticity_token".to_owned(), authenticity_token(&page)));
+        }
+        for (name, value) in fields {
+            form.retain(|(n, _)| n != name);
+            form.push(((*name).to_owned(), (*value).to_owned()));
+        }
         client
             .post(self.url(action))
             .form(&form)
@@ -187,15 +195,31 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// Follows the redirect a form's answer gave, as a browser does.
+    pub async fn follow(&self, response: &Response) -> Response {
+        self.follow_with(&self.client, response).await
+    }
+
+    pub async fn follow_with(&self, client: &reqwest::Client, response: &Response) -> Response {
+        let target = location(response);
+        assert!(
+            target.starts_with('/'),
+            "expected a redirect to a page of the portal, got {:?} (status {})",
+            target,
+            response.status()
+        );
+        self.get_with(client, &target).await
+    }
+
     pub async fn sign_up(&self, email: &str, password: &str, org: &str) -> Response {
         let response = self
             .submit(
                 "/signup",
-                "/signup",
+                "/forms/signup",
                 &[("email", email), ("password", password), ("org_name", org)],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "signup redirects");
+        assert_eq!(response.status(), StatusCode::FOUND, "signup redirects");
         response
     }
 
@@ -208,7 +232,7 @@ impl TestApp {
         self.submit_with(
             client,
             "/login",
-            "/login",
+            "/forms/login",
             &[("email", email), ("password", password)],
         )
         .await
@@ -220,7 +244,7 @@ impl TestApp {
 
     pub async fn log_out(&self) -> Response {
         // Any signed-in page carries the log-out form; the start page redirects to one.
-        self.submit("/orgs/new", "/logout", &[]).await
+        self.submit("/orgs/new", "/forms/logout", &[]).await
     }
 
     /// Runs the binary's command line against this app's database.
@@ -252,12 +276,64 @@ impl TestApp {
     }
 }
 
+/// A client that keeps cookies and asks for HTML, as a browser without JavaScript does (the
+/// server functions answer such a client with redirects).
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        .default_headers(html_accept())
         .redirect(Policy::none())
         .build()
         .expect("client")
+}
+
+fn html_accept() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"),
+    );
+    headers
+}
+
+/// The hidden inputs of the form in `html` that posts to `action`.
+pub fn hidden_fields(html: &str, action: &str) -> Vec<(String, String)> {
+    let marker = format!("action=\"{action}\"");
+    let Some(at) = html.find(&marker) else {
+        return Vec::new();
+    };
+    let form_start = html[..at].rfind("<form").unwrap_or(at);
+    let form_end = html[at..]
+        .find("</form>")
+        .map_or(html.len(), |end| at + end);
+    let form = &html[form_start..form_end];
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(start) = rest.find("<input") {
+        let end = rest[start..].find('>').map_or(rest.len(), |e| start + e);
+        let tag = &rest[start..end];
+        if attribute(tag, "type").as_deref() == Some("hidden") {
+            if let Some(name) = attribute(tag, "name") {
+                fields.push((name, attribute(tag, "value").unwrap_or_default()));
+            }
+        }
+        rest = &rest[end..];
+    }
+    fields
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    let end = tag[start..].find('"')? + start;
+    Some(
+        tag[start..end]
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// The value of the hidden anti-forgery field in a page.
