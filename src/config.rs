@@ -8,11 +8,25 @@ use std::path::PathBuf;
 
 use leptos::config::LeptosOptions;
 
-/// The site configuration in `Leptos.toml` (compiled into the binary, so it starts from any
-/// folder), read at start-up with `LEPTOS_*` environment overrides.
+/// The site configuration, read at start-up with `LEPTOS_*` environment overrides: from the file
+/// `LEPTOS_CONFIG` names, else `Leptos.toml` in the working folder, else the copy compiled into
+/// the binary (so it starts from any folder).
 pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
-    leptos::config::get_config_from_str(LEPTOS_TOML)
-        .map_err(|e| anyhow::anyhow!("reading [package.metadata.leptos] in Leptos.toml: {e}"))
+    let named = std::env::var_os("LEPTOS_CONFIG").map(PathBuf::from);
+    let file = named.clone().unwrap_or_else(|| PathBuf::from("Leptos.toml"));
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if named.is_some() => {
+            anyhow::bail!("reading LEPTOS_CONFIG {}: {e}", file.display())
+        }
+        Err(_) => LEPTOS_TOML.to_owned(),
+    };
+    leptos::config::get_config_from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "reading [package.metadata.leptos] in {}: {e}",
+            file.display()
+        )
+    })
 }
 
 /// `Leptos.toml` as it was when the binary was built.

@@ -143,6 +143,7 @@ impl TestApp {
         reqwest::Client::builder()
             .cookie_store(true)
             .default_headers(html_accept())
+            .timeout(std::time::Duration::from_secs(60))
             .redirect(Policy::none())
             .local_address(std::net::IpAddr::from(ip))
             .build()
@@ -282,6 +283,8 @@ fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .default_headers(html_accept())
+        // A request that hangs fails its test instead of the whole run.
+        .timeout(std::time::Duration::from_secs(60))
         .redirect(Policy::none())
         .build()
         .expect("client")
