@@ -8,6 +8,7 @@ mod billing_use_cases;
 mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
+mod leptos_app;
 mod orgs_and_admin;
 mod platform;
 mod usage;
