@@ -117,6 +117,61 @@ pub async fn memberships_of(
     rows.into_iter().map(Membership::try_from).collect()
 }
 
+#[derive(sqlx::FromRow)]
+struct ViewerRow {
+    user_id: Uuid,
+    email: String,
+    is_platform_admin: bool,
+    id: Option<Uuid>,
+    name: Option<String>,
+    slug: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    role: Option<String>,
+}
+
+/// A user and their memberships in one statement (every page view needs both), or `None` when
+/// the user no longer exists.
+pub async fn viewer(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> sqlx::Result<Option<(crate::accounts::repo::User, Vec<Membership>)>> {
+    let rows: Vec<ViewerRow> = sqlx::query_as(
+        "SELECT u.id AS user_id, u.email, u.is_platform_admin,
+                o.id, o.name, o.slug, o.created_at, m.role
+         FROM users u
+         LEFT JOIN memberships m ON m.user_id = u.id
+         LEFT JOIN organizations o ON o.id = m.org_id
+         WHERE u.id = $1
+         ORDER BY lower(o.name), o.slug",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let user = crate::accounts::repo::User {
+        id: first.user_id,
+        email: first.email.clone(),
+        is_platform_admin: first.is_platform_admin,
+    };
+    let mut memberships = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let (Some(id), Some(name), Some(slug), Some(created_at), Some(role)) =
+            (row.id, row.name, row.slug, row.created_at, row.role)
+        {
+            memberships.push(Membership::try_from(MembershipRow {
+                id,
+                name,
+                slug,
+                created_at,
+                role,
+            })?);
+        }
+    }
+    Ok(Some((user, memberships)))
+}
+
 /// The organization with this slug, if the user is a member of it. Non-members get `None`,
 /// exactly as if it did not exist.
 pub async fn membership_by_slug(

@@ -124,6 +124,8 @@ pub struct Visitor {
     pub csrf: CsrfToken,
     pub user: Option<User>,
     pub db: PgPool,
+    /// The signed-in user's memberships, read with the user (one statement per page view).
+    memberships: Vec<Membership>,
 }
 
 impl Visitor {
@@ -144,20 +146,31 @@ impl Visitor {
     async fn with_session(session: Session) -> Result<Self, AppError> {
         let db = dep::<PgPool>()?;
         let csrf = CsrfToken::of_session(&session, &dep::<CsrfKey>()?).await?;
-        let user = session::current_user(&session, &db).await?;
+        let (user, memberships) = match session::user_id(&session).await? {
+            Some(user_id) => match orgs::viewer(&db, user_id).await? {
+                Some((user, memberships)) => (Some(user), memberships),
+                None => {
+                    // The session names a user who no longer exists.
+                    session::sign_out(&session).await?;
+                    (None, Vec::new())
+                }
+            },
+            None => (None, Vec::new()),
+        };
         session::keep_alive(&session, chrono::Utc::now().date_naive()).await?;
         Ok(Self {
             session,
             csrf,
             user,
             db,
+            memberships,
         })
     }
 
     /// The signed-in user, or [`AppError::Unauthenticated`] (a browser is sent to log in).
-    pub async fn signed_in(self) -> Result<SignedIn, AppError> {
+    pub async fn signed_in(mut self) -> Result<SignedIn, AppError> {
         let user = self.user.clone().ok_or(AppError::Unauthenticated)?;
-        let memberships = orgs::memberships_of(&self.db, user.id).await?;
+        let memberships = std::mem::take(&mut self.memberships);
         Ok(SignedIn {
             visitor: self,
             user,
