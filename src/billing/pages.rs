@@ -264,8 +264,7 @@ fn billing_view(view: BillingView, token: String) -> impl IntoView {
         invoices,
     } = view;
     let plans_link = format!("/orgs/{slug}/plans");
-    // Each form's fields are its own copies: a form's content is built after this function
-    // returns.
+    // Each form takes its own copies: a form's content is a closure that owns what it shows.
     let hidden = || (token.clone(), slug.clone());
     let banner = grace_left.map(|left| {
         let fix = may_manage.then(|| {
