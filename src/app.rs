@@ -10,6 +10,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
+use crate::billing::pages::{
+    BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
+};
 
 /// The document around the application, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,6 +63,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/billing") view=BillingPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/plans") view=PlansPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/billing/change") view=ChangePlanPage ssr=SsrMode::Async />
+                <Route path=path!("/billing/success") view=CheckoutSuccessPage ssr=SsrMode::Async />
+                <Route path=path!("/billing/cancel") view=CheckoutCanceledPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -32,7 +32,6 @@ use crate::api::key_misses::KeyMissLimiter;
 use crate::api::keys_page as api_keys;
 use crate::billing::catalog::Catalog;
 use crate::billing::inbox_writer::InboxWriter;
-use crate::billing::pages as billing_pages;
 use crate::billing::service;
 use crate::billing::webhooks::{self as billing_webhooks, Inbox};
 use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
@@ -387,22 +386,12 @@ fn router(state: AppState, browser: &Browser) -> Router {
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/invitations/{token}", get(invitations::show))
         .route("/invitations/{token}/accept", post(invitations::accept))
-        .route("/orgs/{slug}/billing", get(billing_pages::overview))
-        .route("/orgs/{slug}/plans", get(billing_pages::plans))
-        .route("/orgs/{slug}/billing/trial", post(billing_pages::start_trial))
-        .route("/orgs/{slug}/billing/checkout", post(billing_pages::checkout))
-        .route("/orgs/{slug}/billing/change", get(billing_pages::change_preview).post(billing_pages::change))
-        .route("/orgs/{slug}/billing/cancel", post(billing_pages::cancel))
-        .route("/orgs/{slug}/billing/resume", post(billing_pages::resume))
-        .route("/orgs/{slug}/billing/portal", post(billing_pages::portal))
         .route("/orgs/{slug}/usage", get(usage_pages::history))
         .route("/orgs/{slug}/credits", get(usage_pages::credits_page))
         .route("/orgs/{slug}/credits/checkout", post(usage_pages::buy))
         .route("/orgs/{slug}/credits/auto-top-up", post(usage_pages::save_auto_top_up))
         .route("/orgs/{slug}/api-keys", get(api_keys::index).post(api_keys::create))
         .route("/orgs/{slug}/api-keys/{id}/revoke", post(api_keys::revoke))
-        .route("/billing/success", get(billing_pages::success))
-        .route("/billing/cancel", get(billing_pages::canceled))
         .route("/admin", get(admin::index))
         .route("/admin/orgs/{slug}", get(admin::organization))
         .route("/admin/orgs/{slug}/credits", post(usage_pages::admin_adjust))

@@ -1,6 +1,7 @@
 //! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle: the use cases
 //! (`use_cases`), the projection of Stripe's state (`service`), the reads behind the pages
-//! (`reads`), their SQL (`repo`) and the pages themselves (`pages`).
+//! (`reads`), their SQL (`repo`), the pages (`pages`, for the server and the browser) and what
+//! their server functions do (`forms`).
 
 pub mod catalog;
 pub mod subscription;
@@ -8,8 +9,9 @@ pub mod subscription;
 #[cfg(feature = "ssr")]
 pub mod dashboard_card;
 #[cfg(feature = "ssr")]
-pub mod inbox_writer;
+pub mod forms;
 #[cfg(feature = "ssr")]
+pub mod inbox_writer;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod reads;

@@ -16,11 +16,11 @@ impl TestApp {
             .submit_with(
                 &browser,
                 "/signup",
-                "/signup",
+                "/forms/signup",
                 &[("email", email), ("password", PASSWORD), ("org_name", org)],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs up");
+        assert_eq!(response.status(), StatusCode::FOUND, "{email} signs up");
         browser
     }
 
@@ -544,10 +544,11 @@ async fn one_person_gets_one_trial_across_organizations() {
     let first = app
         .submit(
             "/orgs/acme/plans",
-            "/orgs/acme/billing/trial",
-            &[("plan", "pro")],
+            "/forms/billing/trial",
+            &[("slug", "acme"), ("plan", "pro")],
         )
         .await;
+    assert_eq!(first.status(), StatusCode::FOUND);
     assert_eq!(location(&first), "/orgs/acme/billing");
     let created = app
         .submit("/orgs/new", "/orgs/new", &[("name", "Second")])
@@ -563,17 +564,13 @@ async fn one_person_gets_one_trial_across_organizations() {
     let refused = app
         .submit(
             "/orgs/second/plans",
-            "/orgs/second/billing/trial",
-            &[("plan", "pro")],
+            "/forms/billing/trial",
+            &[("slug", "second"), ("plan", "pro")],
         )
         .await;
+    assert_eq!(refused.status(), StatusCode::FOUND);
     assert_eq!(location(&refused), "/orgs/second/plans");
-    let page = app
-        .get("/orgs/second/plans")
-        .await
-        .text()
-        .await
-        .expect("html");
+    let page = app.follow(&refused).await.text().await.expect("html");
     assert!(page.contains("You have already had a trial"), "{page}");
     assert_eq!(app.count("SELECT count(*) FROM subscriptions").await, 1);
 }
@@ -627,12 +624,16 @@ async fn two_parallel_trial_starts_give_one_trial_and_one_clean_refusal() {
     let mut tasks = Vec::new();
     for plan in ["pro", "max"] {
         let client = app.client.clone();
-        let url = app.url("/orgs/acme/billing/trial");
+        let url = app.url("/forms/billing/trial");
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
             let response = client
                 .post(url)
-                .form(&[("authenticity_token", token.as_str()), ("plan", plan)])
+                .form(&[
+                    ("authenticity_token", token.as_str()),
+                    ("slug", "acme"),
+                    ("plan", plan),
+                ])
                 .send()
                 .await
                 .expect("POST");
@@ -645,7 +646,7 @@ async fn two_parallel_trial_starts_give_one_trial_and_one_clean_refusal() {
     }
     answers.sort_by(|a, b| a.1.cmp(&b.1));
     assert!(
-        answers.iter().all(|(s, _)| *s == StatusCode::SEE_OTHER),
+        answers.iter().all(|(s, _)| *s == StatusCode::FOUND),
         "{answers:?}"
     );
     assert_eq!(answers[0].1, "/orgs/acme/billing", "{answers:?}");
@@ -720,8 +721,8 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
     app.signed_up_owner().await;
     app.submit(
         "/orgs/acme/plans",
-        "/orgs/acme/billing/trial",
-        &[("plan", "pro")],
+        "/forms/billing/trial",
+        &[("slug", "acme"), ("plan", "pro")],
     )
     .await;
     app.change_card("4242 4242 4242 4242").await;
@@ -732,10 +733,11 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .submit_with(
             &beta,
             "/orgs/beta/plans",
-            "/orgs/beta/billing/trial",
-            &[("plan", "pro")],
+            "/forms/billing/trial",
+            &[("slug", "beta"), ("plan", "pro")],
         )
         .await;
+    assert_eq!(started.status(), StatusCode::FOUND);
     assert_eq!(location(&started), "/orgs/beta/billing");
     app.card_through_portal(&beta, "beta", "4242 4242 4242 4242")
         .await;
@@ -791,13 +793,14 @@ async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
         .submit_with(
             &gamma,
             "/orgs/gamma/plans",
-            "/orgs/gamma/billing/trial",
-            &[("plan", "pro")],
+            "/forms/billing/trial",
+            &[("slug", "gamma"), ("plan", "pro")],
         )
         .await;
+    assert_eq!(refused.status(), StatusCode::FOUND);
     assert_eq!(location(&refused), "/orgs/gamma/plans");
     let page = app
-        .get_with(&gamma, "/orgs/gamma/plans")
+        .follow_with(&gamma, &refused)
         .await
         .text()
         .await
@@ -820,10 +823,11 @@ impl TestApp {
             .submit_with(
                 browser,
                 &format!("/orgs/{slug}/billing"),
-                &format!("/orgs/{slug}/billing/portal"),
-                &[],
+                "/forms/billing/portal",
+                &[("slug", slug)],
             )
             .await;
+        assert_eq!(portal.status(), StatusCode::FOUND);
         let changed = self
             .another_browser()
             .post(format!("{}/card", location(&portal)))
