@@ -13,7 +13,9 @@ use leptos::config::LeptosOptions;
 /// the binary (so it starts from any folder).
 pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
     let named = std::env::var_os("LEPTOS_CONFIG").map(PathBuf::from);
-    let file = named.clone().unwrap_or_else(|| PathBuf::from("Leptos.toml"));
+    let file = named
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("Leptos.toml"));
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if named.is_some() => {

@@ -232,7 +232,10 @@ async fn bad_signup_input_gets_a_message_per_field_and_writes_nothing() {
             "the password is never echoed back"
         );
         if !org.trim().is_empty() && org.len() <= 100 {
-            assert!(html.contains(&format!("value=\"{org}\"")), "typed name kept");
+            assert!(
+                html.contains(&format!("value=\"{org}\"")),
+                "typed name kept"
+            );
         }
         // Shown once: a reload is a clean form.
         let again = app.get("/signup").await.text().await.expect("body");

@@ -100,7 +100,11 @@ async fn every_form_refuses_a_missing_or_foreign_token_and_writes_nothing() {
             );
         }
     }
-    assert_eq!(footprint(&app).await, before, "a refused form wrote something");
+    assert_eq!(
+        footprint(&app).await,
+        before,
+        "a refused form wrote something"
+    );
     assert_eq!(
         app.get("/orgs/acme").await.status(),
         StatusCode::OK,
@@ -147,9 +151,18 @@ async fn a_forged_error_in_the_address_shows_nothing() {
             .text()
             .await
             .expect("body");
-        assert!(!html.contains("call +1 555 0100"), "{path} showed the forged error");
-        assert!(!html.contains("aria-invalid"), "{path} marked a field as wrong");
-        assert!(!html.contains("x@evil.example"), "{path} echoed the address");
+        assert!(
+            !html.contains("call +1 555 0100"),
+            "{path} showed the forged error"
+        );
+        assert!(
+            !html.contains("aria-invalid"),
+            "{path} marked a field as wrong"
+        );
+        assert!(
+            !html.contains("x@evil.example"),
+            "{path} echoed the address"
+        );
     }
 }
 
@@ -158,7 +171,10 @@ async fn pages_keep_their_statuses_through_the_router() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
     assert_eq!(app.get("/login").await.status(), StatusCode::OK);
-    assert_eq!(app.get("/no-such-page").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/no-such-page").await.status(),
+        StatusCode::NOT_FOUND
+    );
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let missing = app.get("/orgs/nobody-here").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
@@ -171,5 +187,8 @@ async fn pages_keep_their_statuses_through_the_router() {
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     // A page has its own title.
     let html = app.get("/orgs/acme").await.text().await.expect("body");
-    assert!(html.contains("<title>Acme · Billing portal</title>"), "{html}");
+    assert!(
+        html.contains("<title>Acme · Billing portal</title>"),
+        "{html}"
+    );
 }
