@@ -10,6 +10,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
+use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
+use crate::api::keys_page::ApiKeysPage;
+use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,6 +63,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/usage") view=UsagePage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/credits") view=CreditsPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }
