@@ -36,7 +36,11 @@ fn when(at: Option<DateTime<Utc>>) -> String {
 }
 
 async fn admin_reading() -> Result<PlatformAdmin, AppError> {
-    Visitor::reading().await?.signed_in().await?.platform_admin()
+    Visitor::reading()
+        .await?
+        .signed_in()
+        .await?
+        .platform_admin()
 }
 
 fn org_page_path(slug: &str) -> String {

@@ -33,11 +33,7 @@ fn form_key(slug: &str) -> String {
 
 /// `/orgs/{slug}/api-keys`: shows a just-created secret once (it is removed as it is read).
 pub async fn api_keys_page(slug: &str) -> Result<Page<ApiKeysView>, AppError> {
-    let member = Visitor::reading()
-        .await?
-        .signed_in()
-        .await?
-        .member(slug)?;
+    let member = Visitor::reading().await?.signed_in().await?.member(slug)?;
     let session = member.signed_in.session();
     let new_key = take_once::<(String, String)>(session, NEW_KEY)
         .await?

@@ -87,12 +87,8 @@ pub async fn usage_page(slug: &str) -> Result<Page<UsageView>, AppError> {
     for (day, tier, n) in rows {
         counts.insert((day, tier), n.max(0) as u64);
     }
-    let count = |day: NaiveDate, tier: &str| {
-        counts
-            .get(&(day, tier.to_owned()))
-            .copied()
-            .unwrap_or(0)
-    };
+    let count =
+        |day: NaiveDate, tier: &str| counts.get(&(day, tier.to_owned())).copied().unwrap_or(0);
     let series: Vec<Series> = tiers
         .iter()
         .map(|(key, name)| Series {
