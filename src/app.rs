@@ -13,6 +13,9 @@ use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
+use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
+use crate::api::keys_page::ApiKeysPage;
+use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -68,6 +71,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:slug/billing/change") view=ChangePlanPage ssr=SsrMode::Async />
                 <Route path=path!("/billing/success") view=CheckoutSuccessPage ssr=SsrMode::Async />
                 <Route path=path!("/billing/cancel") view=CheckoutCanceledPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/usage") view=UsagePage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/credits") view=CreditsPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

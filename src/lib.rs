@@ -5,16 +5,14 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod admin;
+pub mod api;
 pub mod app;
 pub mod billing;
 pub mod orgs;
 pub mod text;
 pub mod usage;
 
-#[cfg(feature = "ssr")]
-pub mod admin;
-#[cfg(feature = "ssr")]
-pub mod api;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]

@@ -27,9 +27,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::accounts::rate_limit::LoginLimiter;
-use crate::admin::pages as admin;
 use crate::api::key_misses::KeyMissLimiter;
-use crate::api::keys_page as api_keys;
 use crate::billing::catalog::Catalog;
 use crate::billing::inbox_writer::InboxWriter;
 use crate::billing::service;
@@ -41,7 +39,6 @@ use crate::orgs::invitation_pages as invitations;
 use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
-use crate::usage::pages as usage_pages;
 use crate::usage::reconcile;
 use crate::usage::top_up::{self, TopUpConfig};
 use crate::usage::writer::{Signals, UsageWriter, WriterConfig};
@@ -386,18 +383,6 @@ fn router(state: AppState, browser: &Browser) -> Router {
         .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/invitations/{token}", get(invitations::show))
         .route("/invitations/{token}/accept", post(invitations::accept))
-        .route("/orgs/{slug}/usage", get(usage_pages::history))
-        .route("/orgs/{slug}/credits", get(usage_pages::credits_page))
-        .route("/orgs/{slug}/credits/checkout", post(usage_pages::buy))
-        .route("/orgs/{slug}/credits/auto-top-up", post(usage_pages::save_auto_top_up))
-        .route("/orgs/{slug}/api-keys", get(api_keys::index).post(api_keys::create))
-        .route("/orgs/{slug}/api-keys/{id}/revoke", post(api_keys::revoke))
-        .route("/admin", get(admin::index))
-        .route("/admin/orgs/{slug}", get(admin::organization))
-        .route("/admin/orgs/{slug}/credits", post(usage_pages::admin_adjust))
-        .route("/admin/webhooks", get(admin::webhooks))
-        .route("/admin/webhooks/{id}", get(admin::webhook))
-        .route("/admin/webhooks/{id}/replay", post(admin::replay))
         .route("/healthz", get(health::healthz))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .merge(pages)

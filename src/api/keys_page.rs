@@ -1,38 +1,106 @@
-//! The organization's API keys page: owners and admins create (named) keys, see each secret
-//! once, and revoke keys. Members see the list only.
+//! The organization's API keys page, with its read function and its forms as server functions:
+//! owners and admins create (named) keys, see each secret once (on the page the creation
+//! redirects to), and revoke keys; members see the list only. What the functions do on the
+//! server is in [`super::keys_forms`].
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::*;
-use serde::Deserialize;
-use uuid::Uuid;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
-use super::keys::{self, KeyRow};
-use crate::error::AppError;
-use crate::orgs::repo::Membership;
-use crate::web::context::{Page, SignedIn};
-use crate::web::csrf::{CsrfForm, NoFields};
-use crate::web::flash::{self, Flash};
-use crate::web::layout::{CsrfField, Field};
-use crate::web::state::AppState;
+use crate::web::chrome::Page;
+use crate::web::layout::{show_page, CsrfField, Field, FormError};
+use crate::web::page_error::{Kept, PageError, WHOLE_FORM};
 
-fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "never".to_owned())
+/// The form name its kept values are stored under (see `web::form_state`).
+pub const NEW_KEY_FORM: &str = "api-key";
+
+/// The API keys page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeysView {
+    pub slug: String,
+    pub org_name: String,
+    /// Whether the viewer may create and revoke keys (owners and admins).
+    pub manage: bool,
+    /// The key just created, shown this once.
+    pub new_key: Option<NewKeyShown>,
+    pub keys: Vec<KeyLine>,
+    pub form: Kept<NewKeyValues>,
 }
 
-struct Shown {
-    secret: Option<(String, String)>,
-    name: String,
-    error: Option<String>,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKeyShown {
+    pub name: String,
+    pub secret: String,
 }
 
-fn keys_view(m: &Membership, rows: Vec<KeyRow>, token: String, shown: Shown) -> impl IntoView {
-    let slug = m.org.slug.clone();
-    let manage = m.role.can_manage();
-    let create = format!("/orgs/{slug}/api-keys");
-    let secret = shown.secret.map(|(name, secret)| {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLine {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub revoked: bool,
+    /// `YYYY-MM-DD HH:MM UTC`.
+    pub created: String,
+    /// `YYYY-MM-DD HH:MM UTC`, or `never`.
+    pub last_used: String,
+    pub created_by: String,
+}
+
+/// The new key form as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKeyValues {
+    pub name: String,
+}
+
+#[server(prefix = "/forms", endpoint = "read/api-keys")]
+pub async fn api_keys_page(
+    #[server(default)] slug: String,
+) -> Result<Page<ApiKeysView>, PageError> {
+    Ok(super::keys_forms::api_keys_page(&slug).await?)
+}
+
+/// Creates a key and redirects to the page that shows its secret once (so reloading that page
+/// never creates another key).
+#[server(prefix = "/forms", endpoint = "api-keys/create")]
+pub async fn create_api_key(
+    #[server(default)] authenticity_token: String,
+    #[server(default)] slug: String,
+    #[server(default)] name: String,
+) -> Result<(), PageError> {
+    let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
+    super::keys_forms::create(visitor, &slug, name).await
+}
+
+#[server(prefix = "/forms", endpoint = "api-keys/revoke")]
+pub async fn revoke_api_key(
+    #[server(default)] authenticity_token: String,
+    #[server(default)] slug: String,
+    #[server(default)] id: String,
+) -> Result<(), PageError> {
+    let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
+    Ok(super::keys_forms::revoke(visitor, &slug, &id).await?)
+}
+
+#[component]
+pub fn ApiKeysPage() -> impl IntoView {
+    let params = use_params_map();
+    let page = Resource::new(
+        move || params.read().get("slug").unwrap_or_default(),
+        api_keys_page,
+    );
+    show_page(page, |k| format!("API keys · {}", k.org_name), keys_view)
+}
+
+fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
+    let ApiKeysView {
+        slug,
+        manage,
+        new_key,
+        keys,
+        form,
+        ..
+    } = page;
+    let secret = new_key.map(|NewKeyShown { name, secret }| {
         view! {
             <section class="card notice-card" aria-labelledby="secret-heading">
                 <h2 id="secret-heading">{format!("Your new key \u{201c}{name}\u{201d}")}</h2>
@@ -41,41 +109,46 @@ fn keys_view(m: &Membership, rows: Vec<KeyRow>, token: String, shown: Shown) -> 
             </section>
         }
     });
-    let form = manage.then(|| {
-        let token = token.clone();
+    let create = manage.then(|| {
+        let action = ServerAction::<CreateApiKey>::new();
+        let (token, slug) = (token.clone(), slug.clone());
         view! {
             <section class="card" aria-labelledby="new-key-heading">
                 <h2 id="new-key-heading">"Create a key"</h2>
-                <form method="post" action=create.clone() novalidate>
+                <ActionForm action=action attr:novalidate=true>
                     <CsrfField token=token />
-                    <Field label="Name" name="name" value=shown.name error=shown.error />
+                    <input type="hidden" name="slug" value=slug />
+                    <FormError message=form.error(WHOLE_FORM) />
+                    <Field label="Name" name="name" value=form.values.name.clone()
+                        error=form.error("name") />
                     <button type="submit">"Create key"</button>
-                </form>
+                </ActionForm>
             </section>
         }
     });
-    let rows_view = rows
+    let rows = keys
         .into_iter()
         .map(|k| {
-            let revoke = format!("/orgs/{slug}/api-keys/{}/revoke", k.id);
-            let token = token.clone();
-            let state = if k.revoked_at.is_some() { "Revoked" } else { "Active" };
-            let button = (manage && k.revoked_at.is_none()).then(|| {
+            let button = (manage && !k.revoked).then(|| {
+                let action = ServerAction::<RevokeApiKey>::new();
+                let (token, slug, name) = (token.clone(), slug.clone(), k.name.clone());
                 view! {
-                    <form method="post" action=revoke class="inline">
+                    <ActionForm action=action attr:class="inline">
                         <CsrfField token=token />
-                        <button type="submit" class="secondary">{format!("Revoke {}", k.name)}</button>
-                    </form>
+                        <input type="hidden" name="slug" value=slug />
+                        <input type="hidden" name="id" value=k.id.clone() />
+                        <button type="submit" class="secondary">{format!("Revoke {name}")}</button>
+                    </ActionForm>
                 }
             });
             view! {
                 <tr>
                     <td>{k.name.clone()}</td>
                     <td><code>{format!("{}…", k.prefix)}</code></td>
-                    <td>{state}</td>
-                    <td>{when(Some(k.created_at))}</td>
-                    <td>{when(k.last_used_at)}</td>
-                    <td>{k.created_by_email.unwrap_or_default()}</td>
+                    <td>{if k.revoked { "Revoked" } else { "Active" }}</td>
+                    <td>{k.created}</td>
+                    <td>{k.last_used}</td>
+                    <td>{k.created_by}</td>
                     <td>{button}</td>
                 </tr>
             }
@@ -90,7 +163,7 @@ fn keys_view(m: &Membership, rows: Vec<KeyRow>, token: String, shown: Shown) -> 
             </p>
         </section>
         {secret}
-        {form}
+        {create}
         <section class="card" aria-labelledby="keys-heading">
             <h2 id="keys-heading">"Keys"</h2>
             <table>
@@ -99,101 +172,8 @@ fn keys_view(m: &Membership, rows: Vec<KeyRow>, token: String, shown: Shown) -> 
                     <th scope="col">"Created"</th><th scope="col">"Last used"</th>
                     <th scope="col">"Created by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr></thead>
-                <tbody>{rows_view}</tbody>
+                <tbody>{rows}</tbody>
             </table>
         </section>
     }
-}
-
-async fn render(
-    state: &AppState,
-    signed_in: SignedIn,
-    m: Membership,
-    status: StatusCode,
-    shown: Shown,
-) -> Result<Page, AppError> {
-    let rows = keys::list(&state.db, m.org.id).await?;
-    let token = signed_in.authenticity_token()?;
-    let title = format!("API keys · {}", m.org.name);
-    let body = keys_view(&m, rows, token, shown);
-    signed_in.page(status, &title, Some(m.org.id), body).await
-}
-
-/// Where a new key's name and secret wait, in the session, for the one page that shows them.
-const NEW_KEY: &str = "new_api_key";
-
-/// `GET /orgs/{slug}/api-keys`: shows a just-created secret once (it is removed as it is read).
-pub async fn index(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    signed_in: SignedIn,
-) -> Result<Page, AppError> {
-    let m = signed_in.membership(&slug)?;
-    let secret: Option<(String, String)> = flash::take_once(&signed_in.session, NEW_KEY).await?;
-    let shown = Shown {
-        secret,
-        name: String::new(),
-        error: None,
-    };
-    render(&state, signed_in, m, StatusCode::OK, shown).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewKeyFields {
-    #[serde(default)]
-    name: String,
-}
-
-/// `POST /orgs/{slug}/api-keys`: creates a key and redirects to the page that shows its secret
-/// once (so reloading that page never creates another key).
-pub async fn create(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    signed_in: SignedIn,
-    form: CsrfForm<NewKeyFields>,
-) -> Result<Response, AppError> {
-    let m = signed_in.membership(&slug)?;
-    if !m.role.can_manage() {
-        return Err(AppError::Forbidden);
-    }
-    let name = form.fields.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        let shown = Shown {
-            secret: None,
-            name,
-            error: Some("Give the key a name of 1 to 100 characters.".to_owned()),
-        };
-        return Ok(render(
-            &state,
-            signed_in,
-            m,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            shown,
-        )
-        .await?
-        .into_response());
-    }
-    let secret = keys::create(&state.db, m.org.id, &name, Some(signed_in.user.id)).await?;
-    signed_in.session.insert(NEW_KEY, (name, secret)).await?;
-    Ok(Redirect::to(&format!("/orgs/{slug}/api-keys")).into_response())
-}
-
-/// `POST /orgs/{slug}/api-keys/{id}/revoke`
-pub async fn revoke(
-    State(state): State<AppState>,
-    Path((slug, id)): Path<(String, Uuid)>,
-    signed_in: SignedIn,
-    _: CsrfForm<NoFields>,
-) -> Result<Response, AppError> {
-    let m = signed_in.membership(&slug)?;
-    if !m.role.can_manage() {
-        return Err(AppError::Forbidden);
-    }
-    if !keys::revoke(&state.db, m.org.id, id).await? {
-        return Err(AppError::NotFound);
-    }
-    // This instance stops accepting it at once; others within the cache's few seconds.
-    state.api.keys.forget_all();
-    flash::set(&signed_in.session, Flash::notice("The key was revoked.")).await?;
-    Ok(Redirect::to(&format!("/orgs/{slug}/api-keys")).into_response())
 }

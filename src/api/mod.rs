@@ -1,25 +1,43 @@
 //! The JSON API under `/api/v1`, for the SaaS product: record billable actions and ask what an
 //! organization may do. Authenticated by per-organization API keys; every error is JSON with a
-//! stable code, a message a developer can act on, and the field at fault.
+//! stable code, a message a developer can act on, and the field at fault. Also the browser's page
+//! for the keys (`keys_page`, compiled for the server and the browser; `keys_forms` is what its
+//! server functions do there). Everything else is server only.
 
-pub mod entitlements;
-pub mod key_misses;
-pub mod keys;
 pub mod keys_page;
+
+#[cfg(feature = "ssr")]
+pub mod entitlements;
+#[cfg(feature = "ssr")]
+pub mod key_misses;
+#[cfg(feature = "ssr")]
+pub mod keys;
+#[cfg(feature = "ssr")]
+pub mod keys_forms;
+#[cfg(feature = "ssr")]
 pub mod openapi;
+#[cfg(feature = "ssr")]
 pub mod usage;
 
+#[cfg(feature = "ssr")]
 use axum::http::StatusCode;
+#[cfg(feature = "ssr")]
 use axum::response::{IntoResponse, Response};
+#[cfg(feature = "ssr")]
 use axum::routing::{any, get, post};
+#[cfg(feature = "ssr")]
 use axum::{Json, Router};
+#[cfg(feature = "ssr")]
 use serde::Serialize;
+#[cfg(feature = "ssr")]
 use serde_json::json;
 
+#[cfg(feature = "ssr")]
 use crate::web::state::AppState;
 
 /// The API's shared in-memory state: verified keys, wrong keys per address and cached
 /// entitlements.
+#[cfg(feature = "ssr")]
 #[derive(Clone, Default)]
 pub struct ApiState {
     pub keys: keys::KeyCache,
@@ -28,6 +46,7 @@ pub struct ApiState {
 }
 
 /// A JSON error answer.
+#[cfg(feature = "ssr")]
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -38,6 +57,7 @@ pub struct ApiError {
     pub retry_after: Option<axum::http::HeaderValue>,
 }
 
+#[cfg(feature = "ssr")]
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -73,6 +93,7 @@ impl ApiError {
 }
 
 /// The error object every failed answer carries under `error`.
+#[cfg(feature = "ssr")]
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code, such as `invalid_field` or `credits_exhausted`.
@@ -83,6 +104,7 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+#[cfg(feature = "ssr")]
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
@@ -98,6 +120,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+#[cfg(feature = "ssr")]
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         tracing::error!(error = %e, "API database error");
@@ -106,6 +129,7 @@ impl From<sqlx::Error> for ApiError {
 }
 
 /// The API's routes, outside the browser layers (no session or anti-forgery cookies).
+#[cfg(feature = "ssr")]
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/usage", post(usage::record_one))
@@ -115,6 +139,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/{*rest}", any(not_found))
 }
 
+#[cfg(feature = "ssr")]
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -4,8 +4,8 @@
 //!
 //! Every dependency is passed in (pool, Stripe gateway, catalog, public URL, the entitlements
 //! cache, the top-up worker's wake-up), every outcome and error is typed, and nothing here knows
-//! about HTTP or views: the pages (and later the server functions) read the input, call one of
-//! these and present the result.
+//! about HTTP or views: the server functions (`super::forms`, `crate::admin::forms`, and the
+//! billing success page) read the input, call one of these and present the result.
 
 use sqlx::PgPool;
 use tokio::sync::Notify;

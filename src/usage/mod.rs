@@ -2,13 +2,15 @@
 //! the credit forms' typed input, warnings and entitlements (pure), and with `ssr` the
 //! group-commit writer of actions, the credit ledger, the credit use cases (`credit_service`:
 //! buying packs, auto top-up settings, admin adjustments, settling a paid Checkout), refunds,
-//! auto top-up, reconciliation, the dashboard card and the pages.
+//! auto top-up, reconciliation, the dashboard card and what the pages' server functions do
+//! (`forms`). The usage and credits pages (`pages`) compile for the server and the browser.
 
 pub mod chart;
 pub mod consumption;
 pub mod credit_input;
 pub mod credits;
 pub mod entitlements;
+pub mod pages;
 pub mod period;
 pub mod warnings;
 
@@ -17,9 +19,9 @@ pub mod credit_service;
 #[cfg(feature = "ssr")]
 pub mod dashboard_card;
 #[cfg(feature = "ssr")]
-pub mod ledger;
+pub mod forms;
 #[cfg(feature = "ssr")]
-pub mod pages;
+pub mod ledger;
 #[cfg(feature = "ssr")]
 pub mod reconcile;
 #[cfg(feature = "ssr")]

@@ -8,9 +8,10 @@ use serde::Serialize;
 use tower_sessions::Session;
 
 use crate::error::AppError;
+use crate::web::caller::redirect;
 use crate::web::flash::take_once;
-use crate::web::page_error::FieldErrors;
 pub use crate::web::page_error::Kept;
+use crate::web::page_error::{FieldErrors, PageError};
 
 fn key(form: &str) -> String {
     format!("form:{form}")
@@ -43,4 +44,18 @@ pub async fn take<V: DeserializeOwned + Default>(
     Ok(take_once::<Kept<V>>(session, &key(form))
         .await?
         .unwrap_or_default())
+}
+
+/// Refuses a posted form: keeps `values` and `errors` for the form named `form`, sends the
+/// browser back to `page`, and answers the messages (what a script gets).
+pub async fn refuse<V: Serialize>(
+    session: &Session,
+    form: &str,
+    page: &str,
+    values: &V,
+    errors: FieldErrors,
+) -> Result<(), PageError> {
+    keep(session, form, values, &errors).await?;
+    redirect(page);
+    Err(PageError::Invalid(errors))
 }

@@ -1371,11 +1371,19 @@ async fn admins_search_organizations_read_billing_and_replay_events() {
         .submit_with(
             &admin,
             &format!("/admin/webhooks/{event_id}"),
-            &format!("/admin/webhooks/{event_id}/replay"),
+            "/forms/admin/webhooks/replay",
             &[],
         )
         .await;
-    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(replayed.status(), StatusCode::FOUND);
+    assert_eq!(location(&replayed), format!("/admin/webhooks/{event_id}"));
+    assert!(app
+        .follow_with(&admin, &replayed)
+        .await
+        .text()
+        .await
+        .expect("html")
+        .contains("The event is queued to be applied again."));
     app.wait_for(
         &format!("SELECT attempts::text FROM webhook_events WHERE id = '{event_id}'"),
         "2",

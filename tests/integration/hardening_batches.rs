@@ -24,11 +24,11 @@ impl TestApp {
             .submit_with(
                 &browser,
                 "/signup",
-                "/signup",
+                "/forms/signup",
                 &[("email", email), ("password", PASSWORD), ("org_name", name)],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "signup redirects");
+        assert_eq!(response.status(), StatusCode::FOUND, "signup redirects");
         sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)

@@ -209,7 +209,7 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
         .expect("printed password")
         .to_owned();
     let response = app.log_in("ops@example.com", &password).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     // No organization yet: the start page offers to create one; the admin page is open.
     assert_eq!(location(&app.get("/").await), "/orgs/new");
     assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
@@ -217,4 +217,176 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     let bad = app.cli(&["create-admin", "not-an-email"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
+}
+
+/// Acme's owner, a platform admin in their own browser, and a webhook event about Acme that
+/// failed (so a replay would change it).
+async fn admin_and_event(app: &TestApp) -> reqwest::Client {
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let admin = app.another_browser();
+    let signed_up = app
+        .submit_with(
+            &admin,
+            "/signup",
+            "/forms/signup",
+            &[
+                ("email", "ops@platform.test"),
+                ("password", PASSWORD),
+                ("org_name", "Platform"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&signed_up), "/orgs/platform");
+    app.cli_ok(&["create-admin", "ops@platform.test"]);
+    sqlx::query(
+        "INSERT INTO webhook_events (id, type, created, payload, status, last_error, org_id)
+         SELECT 'evt_failed', 'customer.updated', 0, '{\"secret\": \"payload\"}', 'failed', 'boom', id
+         FROM organizations WHERE slug = 'acme'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("event");
+    admin
+}
+
+#[tokio::test]
+async fn admin_forms_refuse_a_missing_or_foreign_token_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = admin_and_event(&app).await;
+    // A real token, but of another session (Ada's).
+    let foreign = crate::harness::authenticity_token(
+        &app.get("/orgs/acme").await.text().await.expect("html"),
+    );
+    // The admin's session has a token of its own to be told apart from.
+    assert_eq!(
+        app.get_with(&admin, "/admin").await.status(),
+        StatusCode::OK
+    );
+    let forms: [(&str, Vec<(&str, &str)>); 2] = [
+        (
+            "/forms/admin/credits",
+            vec![
+                ("slug", "acme"),
+                ("change", "grant"),
+                ("credits", "5"),
+                ("reason", "Forged"),
+            ],
+        ),
+        ("/forms/admin/webhooks/replay", vec![("id", "evt_failed")]),
+    ];
+    for (action, fields) in forms {
+        for token in [None, Some(foreign.as_str())] {
+            let mut form = fields.clone();
+            form.extend(token.map(|t| ("authenticity_token", t)));
+            let response = admin
+                .post(app.url(action))
+                .form(&form)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{action} {token:?}"
+            );
+            assert!(response
+                .text()
+                .await
+                .expect("body")
+                .contains("This form has expired"));
+        }
+    }
+    assert_eq!(app.count("SELECT count(*) FROM credit_ledger").await, 0);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM webhook_events WHERE status = 'failed' AND last_error = 'boom'"
+        )
+        .await,
+        1,
+        "not queued again"
+    );
+}
+
+#[tokio::test]
+async fn admin_forms_are_refused_to_signed_in_customers() {
+    let app = TestApp::spawn().await;
+    admin_and_event(&app).await;
+    // Ada posts with her own good token.
+    for (action, fields) in [
+        (
+            "/forms/admin/credits",
+            vec![
+                ("slug", "acme"),
+                ("change", "grant"),
+                ("credits", "5"),
+                ("reason", "Generous"),
+            ],
+        ),
+        ("/forms/admin/webhooks/replay", vec![("id", "evt_failed")]),
+    ] {
+        let response = app.submit("/orgs/acme", action, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{action}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM credit_ledger").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM webhook_events WHERE status = 'failed'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn admin_read_functions_refuse_anonymous_callers_and_signed_in_customers() {
+    let app = TestApp::spawn().await;
+    let admin = admin_and_event(&app).await;
+    let anonymous = app.another_browser();
+    let read = |client: reqwest::Client,
+                endpoint: &'static str,
+                args: &'static [(&'static str, &'static str)]| {
+        let url = app.url(endpoint);
+        async move {
+            let response = client
+                .post(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(args)
+                .send()
+                .await
+                .expect("POST");
+            let status = response.status();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    let calls: [(&str, &[(&str, &str)]); 4] = [
+        ("/forms/read/admin", &[("q", "")]),
+        ("/forms/read/admin-org", &[("slug", "acme")]),
+        (
+            "/forms/read/admin-webhooks",
+            &[("kind", ""), ("status", "")],
+        ),
+        ("/forms/read/admin-webhook", &[("id", "evt_failed")]),
+    ];
+    for (endpoint, args) in calls {
+        let (status, body) = read(anonymous.clone(), endpoint, args).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
+        assert!(
+            !body.contains("ada@example.com")
+                && !body.contains("evt_failed")
+                && !body.contains("payload"),
+            "{body}"
+        );
+        // A signed-in customer is refused too, and sees none of it.
+        let (status, body) = read(app.client.clone(), endpoint, args).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint}: {body}");
+        assert!(
+            !body.contains("evt_failed") && !body.contains("payload"),
+            "{body}"
+        );
+        // The admin gets the data.
+        let (status, body) = read(admin.clone(), endpoint, args).await;
+        assert_eq!(status, StatusCode::OK, "{endpoint}: {body}");
+        assert!(
+            body.contains("Acme") || body.contains("evt_failed"),
+            "{endpoint}: {body}"
+        );
+    }
 }

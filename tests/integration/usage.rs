@@ -63,11 +63,11 @@ impl TestApp {
         let created = self
             .submit(
                 "/orgs/acme/api-keys",
-                "/orgs/acme/api-keys",
+                "/forms/api-keys/create",
                 &[("name", "Product")],
             )
             .await;
-        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        assert_eq!(created.status(), StatusCode::FOUND);
         assert_eq!(location(&created), "/orgs/acme/api-keys");
         let shown = self.html("/orgs/acme/api-keys").await;
         // Shown once: the next visit no longer has it.
@@ -176,11 +176,11 @@ impl TestApp {
         let opened = self
             .submit(
                 "/orgs/acme/credits",
-                "/orgs/acme/credits/checkout",
+                "/forms/credits/checkout",
                 &[("packs", packs)],
             )
             .await;
-        assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+        assert_eq!(opened.status(), StatusCode::FOUND);
         let url = location(&opened);
         assert!(url.starts_with(&self.stripe_url("/checkout/cs_")), "{url}");
         self.pay_checkout(&url, card).await
@@ -219,11 +219,21 @@ async fn api_keys_are_shown_once_and_missing_wrong_or_revoked_keys_get_401() {
     let revoked = app
         .submit(
             "/orgs/acme/api-keys",
-            &format!("/orgs/acme/api-keys/{key_id}/revoke"),
-            &[],
+            "/forms/api-keys/revoke",
+            &[("id", &key_id.to_string())],
         )
         .await;
-    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(revoked.status(), StatusCode::FOUND);
+    assert_eq!(location(&revoked), "/orgs/acme/api-keys");
+    let listing = app.follow(&revoked).await.text().await.expect("html");
+    assert!(
+        listing.contains("The key was revoked.") && listing.contains("Revoked"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("Revoke Product"),
+        "no button for a revoked key"
+    );
     let (status, body) = app
         .api("GET", "/api/v1/entitlements", Some(&key), None)
         .await;
@@ -367,11 +377,11 @@ async fn the_same_idempotency_key_answers_the_same_and_records_nothing_new() {
     let created = app
         .submit(
             "/orgs/beta/api-keys",
-            "/orgs/beta/api-keys",
+            "/forms/api-keys/create",
             &[("name", "B")],
         )
         .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_eq!(created.status(), StatusCode::FOUND);
     let beta_key = secret_in(&app.html("/orgs/beta/api-keys").await);
     let (_, body) = app.act(&beta_key, "large", "job-42").await;
     assert_eq!(body["replayed"], false);
@@ -609,12 +619,20 @@ async fn a_credit_pack_arrives_once_and_a_refund_takes_its_share_back() {
     let refused = app
         .submit(
             "/orgs/acme/credits",
-            "/orgs/acme/credits/checkout",
+            "/forms/credits/checkout",
             &[("packs", "0")],
         )
         .await;
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.status(), StatusCode::FOUND);
+    assert_eq!(location(&refused), "/orgs/acme/credits");
     assert_eq!(app.count("SELECT count(*) FROM credit_purchases").await, 0);
+    // Back on the credits page: the message beside the field, with what was typed; once.
+    let html = app.follow(&refused).await.text().await.expect("html");
+    assert!(html.contains("Choose 1 to 20 packs."), "{html}");
+    assert!(html.contains(r#"value="0""#), "{html}");
+    assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+    let again = app.html("/orgs/acme/credits").await;
+    assert!(!again.contains("Choose 1 to 20 packs."), "{again}");
 
     let paid = app.buy_packs("2", "4242 4242 4242 4242").await;
     let success = location(&paid);
@@ -679,7 +697,7 @@ async fn auto_top_up_charges_the_saved_card_when_the_balance_runs_low() {
     let saved = app
         .submit(
             "/orgs/acme/credits",
-            "/orgs/acme/credits/auto-top-up",
+            "/forms/credits/auto-top-up",
             &[
                 ("enabled", "on"),
                 ("below", "600"),
@@ -688,7 +706,15 @@ async fn auto_top_up_charges_the_saved_card_when_the_balance_runs_low() {
             ],
         )
         .await;
-    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(saved.status(), StatusCode::FOUND);
+    assert_eq!(location(&saved), "/orgs/acme/credits");
+    assert!(app
+        .follow(&saved)
+        .await
+        .text()
+        .await
+        .expect("html")
+        .contains("Auto top-up is on."));
     // 500 < 600: one top-up of two packs, charged off-session.
     app.wait_until("top-up", BALANCE, 1_500_000).await;
     assert_eq!(
@@ -734,7 +760,7 @@ async fn auto_top_up_turns_itself_off_after_three_failed_charges_and_tells_the_o
     let bad = app
         .submit(
             "/orgs/acme/credits",
-            "/orgs/acme/credits/auto-top-up",
+            "/forms/credits/auto-top-up",
             &[
                 ("enabled", "on"),
                 ("below", "lots"),
@@ -743,10 +769,30 @@ async fn auto_top_up_turns_itself_off_after_three_failed_charges_and_tells_the_o
             ],
         )
         .await;
-    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.status(), StatusCode::FOUND);
+    assert_eq!(location(&bad), "/orgs/acme/credits");
+    assert_eq!(
+        app.count("SELECT count(*) FROM credit_accounts WHERE auto_top_up")
+            .await,
+        0
+    );
+    // The message beside the threshold, and the form as typed (ticked, "lots", cap 5).
+    let html = app.follow(&bad).await.text().await.expect("html");
+    assert!(
+        html.contains(r#"<p id="below-error" class="error">The threshold must be a whole number from 0 to 1000000.</p>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="lots""#) && html.contains(r#"value="5""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="enabled" name="enabled" value="on" checked"#),
+        "{html}"
+    );
     app.submit(
         "/orgs/acme/credits",
-        "/orgs/acme/credits/auto-top-up",
+        "/forms/credits/auto-top-up",
         &[
             ("enabled", "on"),
             ("below", "1000"),
@@ -911,19 +957,30 @@ async fn admins_grant_and_remove_credits_with_a_reason_the_ledger_shows() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@acme.test", crate::harness::PASSWORD, "Acme")
         .await;
+    // Not yet an admin: the page is refused, and so is a post with a good token.
+    assert_eq!(
+        app.get("/admin/orgs/acme").await.status(),
+        StatusCode::FORBIDDEN
+    );
     let refused = app
         .submit(
             "/orgs/acme",
-            "/admin/orgs/acme/credits",
-            &[("change", "grant"), ("credits", "5"), ("reason", "x")],
+            "/forms/admin/credits",
+            &[
+                ("slug", "acme"),
+                ("change", "grant"),
+                ("credits", "5"),
+                ("reason", "x"),
+            ],
         )
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.balance().await, 0);
     app.cli_ok(&["create-admin", "owner@acme.test"]);
     let granted = app
         .submit(
             "/admin/orgs/acme",
-            "/admin/orgs/acme/credits",
+            "/forms/admin/credits",
             &[
                 ("change", "grant"),
                 ("credits", "12.5"),
@@ -931,32 +988,84 @@ async fn admins_grant_and_remove_credits_with_a_reason_the_ledger_shows() {
             ],
         )
         .await;
-    assert_eq!(granted.status(), StatusCode::SEE_OTHER);
-    app.submit(
-        "/admin/orgs/acme",
-        "/admin/orgs/acme/credits",
-        &[
-            ("change", "remove"),
-            ("credits", "2"),
-            ("reason", "Correction"),
-        ],
-    )
-    .await;
+    assert_eq!(granted.status(), StatusCode::FOUND);
+    assert_eq!(location(&granted), "/admin/orgs/acme");
+    assert!(app
+        .follow(&granted)
+        .await
+        .text()
+        .await
+        .expect("html")
+        .contains("Granted 12.5 credits."));
+    let removed = app
+        .submit(
+            "/admin/orgs/acme",
+            "/forms/admin/credits",
+            &[
+                ("change", "remove"),
+                ("credits", "2"),
+                ("reason", "Correction"),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::FOUND);
     assert_eq!(app.balance().await, 10_500);
-    for (credits, reason) in [("abc", "r"), ("-3", "r"), ("5", ""), ("1.23456", "r")] {
+    for (change, credits, reason, field, message) in [
+        ("grant", "abc", "r", "credits", "Enter a number of credits"),
+        ("grant", "-3", "r", "credits", "Enter a number of credits"),
+        (
+            "grant",
+            "5",
+            "",
+            "reason",
+            "Give a reason of 1 to 200 characters",
+        ),
+        ("grant", "1.23456", "r", "credits", "at most three decimals"),
+        (
+            "gift",
+            "5",
+            "r",
+            "change",
+            "Choose to grant or to remove credits.",
+        ),
+    ] {
         let bad = app
             .submit(
                 "/admin/orgs/acme",
-                "/admin/orgs/acme/credits",
-                &[
-                    ("change", "grant"),
-                    ("credits", credits),
-                    ("reason", reason),
-                ],
+                "/forms/admin/credits",
+                &[("change", change), ("credits", credits), ("reason", reason)],
             )
             .await;
-        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{credits} {reason}");
+        assert_eq!(bad.status(), StatusCode::FOUND, "{credits} {reason}");
+        assert_eq!(location(&bad), "/admin/orgs/acme");
+        // The page shows the message beside the field at fault, and what was typed.
+        let html = app.follow(&bad).await.text().await.expect("html");
+        assert!(
+            html.contains(&format!(r#"<p id="{field}-error" class="error">"#)),
+            "{field}: {html}"
+        );
+        assert!(html.contains(message), "{message}: {html}");
+        assert!(
+            html.contains(&format!(r#"value="{credits}""#)),
+            "{credits}: {html}"
+        );
     }
+    // The bad amount is not shown again on the next visit.
+    assert!(!app.html("/admin/orgs/acme").await.contains("1.23456"));
+    // An organization that does not exist is a 404, whatever was typed.
+    let missing = app
+        .submit(
+            "/admin/orgs/acme",
+            "/forms/admin/credits",
+            &[
+                ("slug", "nope"),
+                ("change", "grant"),
+                ("credits", "5"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.balance().await, 10_500);
     let html = app.html("/orgs/acme/credits").await;
     assert!(
@@ -1128,4 +1237,250 @@ async fn the_credit_service_sells_packs_and_settles_them_without_http() {
         0
     );
     app.reconciles().await;
+}
+
+/// Signs up a second person, with an organization of their own, in a browser of their own.
+async fn outsider(app: &TestApp) -> reqwest::Client {
+    let beta = app.another_browser();
+    let signed_up = app
+        .submit_with(
+            &beta,
+            "/signup",
+            "/forms/signup",
+            &[
+                ("email", "other@beta.test"),
+                ("password", crate::harness::PASSWORD),
+                ("org_name", "Beta"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&signed_up), "/orgs/beta");
+    beta
+}
+
+/// Calls a read function over HTTP as a script would (JSON), with url-encoded arguments.
+async fn read(client: &reqwest::Client, app: &TestApp, endpoint: &str) -> (StatusCode, String) {
+    let response = client
+        .post(app.url(endpoint))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[("slug", "acme")])
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn the_credit_and_key_forms_refuse_a_missing_or_foreign_token_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@acme.test", crate::harness::PASSWORD, "Acme")
+        .await;
+    let key = app.api_key().await;
+    let key_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    // A token that is real, but of another session.
+    let beta = outsider(&app).await;
+    let foreign = crate::harness::authenticity_token(
+        &app.get_with(&beta, "/orgs/beta/credits")
+            .await
+            .text()
+            .await
+            .expect("html"),
+    );
+    let key_id = key_id.to_string();
+    let forms: [(&str, Vec<(&str, &str)>); 4] = [
+        ("/forms/credits/checkout", vec![("packs", "1")]),
+        (
+            "/forms/credits/auto-top-up",
+            vec![("below", "777"), ("packs", "3"), ("monthly_cap", "4")],
+        ),
+        ("/forms/api-keys/create", vec![("name", "Sneaky")]),
+        ("/forms/api-keys/revoke", vec![("id", key_id.as_str())]),
+    ];
+    for (action, fields) in forms {
+        for token in [None, Some(foreign.as_str())] {
+            let mut form = vec![("slug", "acme")];
+            form.extend(fields.iter().copied());
+            form.extend(token.map(|t| ("authenticity_token", t)));
+            let response = app
+                .client
+                .post(app.url(action))
+                .form(&form)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{action} {token:?}"
+            );
+            assert!(response
+                .text()
+                .await
+                .expect("body")
+                .contains("This form has expired"));
+        }
+    }
+    for (what, sql) in [
+        ("purchases", "SELECT count(*) FROM credit_purchases"),
+        ("checkouts", "SELECT count(*) FROM checkout_sessions"),
+        ("customers", "SELECT count(*) FROM billing_customers"),
+        (
+            "top-up settings",
+            "SELECT count(*) FROM credit_accounts WHERE top_up_below_credits = 777",
+        ),
+        (
+            "new keys",
+            "SELECT count(*) FROM api_keys WHERE name = 'Sneaky'",
+        ),
+        (
+            "revoked keys",
+            "SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL",
+        ),
+    ] {
+        assert_eq!(app.count(sql).await, 0, "{what}");
+    }
+    assert_eq!(
+        app.entitlements(&key).await["status"],
+        "free",
+        "the key works"
+    );
+}
+
+#[tokio::test]
+async fn the_usage_credits_and_keys_read_functions_refuse_anonymous_callers_and_outsiders() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@acme.test", crate::harness::PASSWORD, "Acme")
+        .await;
+    app.api_key().await;
+    let beta = outsider(&app).await;
+    let anonymous = app.another_browser();
+    for endpoint in [
+        "/forms/read/usage",
+        "/forms/read/credits",
+        "/forms/read/api-keys",
+    ] {
+        let (status, body) = read(&anonymous, &app, endpoint).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{endpoint}: {body}");
+        assert!(
+            !body.contains("Acme") && !body.contains("Product"),
+            "{body}"
+        );
+        // An outsider learns nothing, not even that the organization exists.
+        let (status, body) = read(&beta, &app, endpoint).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{endpoint}: {body}");
+        assert!(
+            !body.contains("Acme") && !body.contains("Product"),
+            "{body}"
+        );
+        // The owner gets the page's data.
+        let (status, body) = read(&app.client, &app, endpoint).await;
+        assert_eq!(status, StatusCode::OK, "{endpoint}: {body}");
+        assert!(body.contains("Acme"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn members_see_the_credit_and_key_pages_but_may_not_buy_create_or_revoke() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@acme.test", crate::harness::PASSWORD, "Acme")
+        .await;
+    app.api_key().await;
+    let key_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys")
+        .fetch_one(&app.pool)
+        .await
+        .expect("id");
+    // The other person joins Acme as a plain member (how is the invitations' business).
+    let bob = outsider(&app).await;
+    sqlx::query(
+        "INSERT INTO memberships (user_id, org_id, role)
+         SELECT u.id, o.id, 'member' FROM users u, organizations o
+         WHERE u.email = 'other@beta.test' AND o.slug = 'acme'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("membership");
+
+    let credits = app
+        .get_with(&bob, "/orgs/acme/credits")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        credits.contains("Only owners change auto top-up."),
+        "{credits}"
+    );
+    assert!(!credits.contains("Buy with Stripe Checkout"), "{credits}");
+    let keys = app
+        .get_with(&bob, "/orgs/acme/api-keys")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        keys.contains("Product") && !keys.contains("Create key"),
+        "{keys}"
+    );
+    assert!(!keys.contains("Revoke Product"), "{keys}");
+
+    // Posting anyway, with Bob's own good token, is refused.
+    let key_id = key_id.to_string();
+    for (action, fields) in [
+        ("/forms/credits/checkout", vec![("packs", "1")]),
+        (
+            "/forms/credits/auto-top-up",
+            vec![("below", "777"), ("packs", "3"), ("monthly_cap", "4")],
+        ),
+        ("/forms/api-keys/create", vec![("name", "Bob's")]),
+        ("/forms/api-keys/revoke", vec![("id", key_id.as_str())]),
+    ] {
+        let mut form = vec![("slug", "acme")];
+        form.extend(fields);
+        let response = app
+            .submit_with(&bob, "/orgs/acme/credits", action, &form)
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{action}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM credit_purchases").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM credit_accounts WHERE top_up_below_credits = 777")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refused_key_name_is_shown_beside_the_field_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@acme.test", crate::harness::PASSWORD, "Acme")
+        .await;
+    let long = "k".repeat(101);
+    for name in ["   ", long.as_str()] {
+        let refused = app
+            .submit(
+                "/orgs/acme/api-keys",
+                "/forms/api-keys/create",
+                &[("name", name)],
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::FOUND);
+        assert_eq!(location(&refused), "/orgs/acme/api-keys");
+        let html = app.follow(&refused).await.text().await.expect("html");
+        assert!(
+            html.contains(r#"<p id="name-error" class="error">Give the key a name of 1 to 100 characters.</p>"#),
+            "{html}"
+        );
+        assert!(html.contains(&format!(r#"value="{name}""#)), "{html}");
+        assert!(!html.contains("new-api-key"));
+    }
+    assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 0);
 }
