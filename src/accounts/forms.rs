@@ -92,19 +92,6 @@ async fn client_ip() -> Result<std::net::IpAddr, AppError> {
     Ok(peer.ip())
 }
 
-/// Sends a refused form back to its page with what was typed and what is wrong.
-async fn refuse<V: serde::Serialize>(
-    visitor: &Visitor,
-    form: &str,
-    page: &str,
-    values: &V,
-    errors: FieldErrors,
-) -> Result<(), PageError> {
-    form_state::keep(&visitor.session, form, values, &errors).await?;
-    redirect(page);
-    Err(PageError::Invalid(errors))
-}
-
 fn with_next(page: &str, next: &str) -> String {
     if next.is_empty() {
         page.to_owned()
@@ -137,7 +124,7 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
             .into_iter()
             .filter_map(|(field, message)| Some((field.to_owned(), message?)))
             .collect();
-            return refuse(&visitor, SIGNUP_FORM, &page, &values, errors).await;
+            return form_state::refuse(&visitor.session, SIGNUP_FORM, &page, &values, errors).await;
         }
     };
     // Counted before the (deliberately slow) hashing: a flood of sign-ups from one address is
@@ -163,7 +150,7 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
         Err(SignupError::EmailTaken) => {
             let errors =
                 FieldErrors::from([("email".to_owned(), SignupError::EmailTaken.to_string())]);
-            return refuse(&visitor, SIGNUP_FORM, &page, &values, errors).await;
+            return form_state::refuse(&visitor.session, SIGNUP_FORM, &page, &values, errors).await;
         }
         Err(SignupError::Database(e)) => return Err(AppError::from(e).into()),
     };
@@ -199,7 +186,7 @@ pub async fn log_in(
         Ok(email) => email,
         Err(e) => {
             let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-            return refuse(&visitor, LOGIN_FORM, &page, &values, errors).await;
+            return form_state::refuse(&visitor.session, LOGIN_FORM, &page, &values, errors).await;
         }
     };
     let limiter = dep::<std::sync::Arc<LoginLimiter>>()?;
@@ -226,7 +213,7 @@ pub async fn log_in(
     }
     let Some(user_id) = user_id.filter(|_| matches) else {
         let errors = FieldErrors::from([(WHOLE_FORM.to_owned(), BAD_CREDENTIALS.to_owned())]);
-        return refuse(&visitor, LOGIN_FORM, &page, &values, errors).await;
+        return form_state::refuse(&visitor.session, LOGIN_FORM, &page, &values, errors).await;
     };
     session::sign_in(&visitor.session, user_id).await?;
     tracing::info!(%user_id, "logged in");
