@@ -48,6 +48,10 @@ use crate::web::state::AppState;
 use crate::web::throttle::Throttles;
 use crate::web::{assets, headers, health};
 
+/// The longest a page or form may take before it is answered 503: whatever hangs below (a
+/// database or Stripe that stopped answering) never holds a browser and a connection forever.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Webhook appliers per instance.
 const WEBHOOK_WORKERS: usize = 4;
 
@@ -392,6 +396,10 @@ fn router(state: AppState, browser: &Browser) -> Router {
             refuse_cross_site,
         ))
         .fallback_service(ServeDir::new(assets::public_dir()))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            PAGE_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn(render_errors));
     headers::with_headers(
         portal,
