@@ -10,6 +10,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
+use crate::orgs::invitation_pages::InvitationPage;
+use crate::orgs::pages::{NewOrgPage, OrgPage};
 
 /// The document around the application, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,6 +62,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug") view=OrgPage ssr=SsrMode::Async />
+                <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

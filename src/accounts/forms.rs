@@ -2,10 +2,6 @@
 //! signing up, logging in and out. Messages for wrong fields go back through the session
 //! (`web::form_state`), never through the URL.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
-
 use super::model::{Email, NewPassword};
 use super::pages::{LoginValues, SignupValues, BAD_CREDENTIALS, LOGIN_FORM, SIGNUP_FORM};
 use super::rate_limit::LoginLimiter;
@@ -13,7 +9,7 @@ use super::repo::{self, SignupError};
 use super::{password, session};
 use crate::error::{url_escape, AppError};
 use crate::orgs::model::OrgName;
-use crate::web::caller::{dep, redirect, Visitor};
+use crate::web::caller::{client_ip, dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};
 use crate::web::form_state::{self, Kept};
 use crate::web::page_error::{FieldErrors, PageError, WHOLE_FORM};
@@ -84,14 +80,6 @@ pub struct SignupInput {
     pub next: String,
 }
 
-/// The address the request came from.
-async fn client_ip() -> Result<std::net::IpAddr, AppError> {
-    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("client address: {e}")))?;
-    Ok(peer.ip())
-}
-
 /// Sends a refused form back to its page with what was typed and what is wrong.
 async fn refuse<V: serde::Serialize>(
     visitor: &Visitor,
@@ -100,9 +88,7 @@ async fn refuse<V: serde::Serialize>(
     values: &V,
     errors: FieldErrors,
 ) -> Result<(), PageError> {
-    form_state::keep(&visitor.session, form, values, &errors).await?;
-    redirect(page);
-    Err(PageError::Invalid(errors))
+    form_state::refuse(&visitor.session, form, page, values, errors).await
 }
 
 fn with_next(page: &str, next: &str) -> String {

@@ -1,12 +1,12 @@
-//! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle: the use cases
-//! (`use_cases`), the projection of Stripe's state (`service`), the reads behind the pages
-//! (`reads`), their SQL (`repo`) and the pages themselves (`pages`).
+//! Billing: the plan catalog, the plan card of the organization's dashboard (`dashboard_card`),
+//! and (with `ssr`) subscriptions and their lifecycle: the use cases (`use_cases`), the
+//! projection of Stripe's state (`service`), the reads behind the pages (`reads`), their SQL
+//! (`repo`) and the pages themselves (`pages`).
 
 pub mod catalog;
+pub mod dashboard_card;
 pub mod subscription;
 
-#[cfg(feature = "ssr")]
-pub mod dashboard_card;
 #[cfg(feature = "ssr")]
 pub mod inbox_writer;
 #[cfg(feature = "ssr")]
@@ -21,6 +21,3 @@ pub mod service;
 pub mod use_cases;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
-
-#[cfg(feature = "ssr")]
-pub use dashboard_card::dashboard_card;

@@ -1,21 +1,21 @@
 //! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
-//! the credit forms' typed input, warnings and entitlements (pure), and with `ssr` the
-//! group-commit writer of actions, the credit ledger, the credit use cases (`credit_service`:
-//! buying packs, auto top-up settings, admin adjustments, settling a paid Checkout), refunds,
-//! auto top-up, reconciliation, the dashboard card and the pages.
+//! the credit forms' typed input, warnings and entitlements (pure), the usage card of the
+//! organization's dashboard (`dashboard_card`), and with `ssr` the group-commit writer of
+//! actions, the credit ledger, the credit use cases (`credit_service`: buying packs, auto top-up
+//! settings, admin adjustments, settling a paid Checkout), refunds, auto top-up, reconciliation
+//! and the pages.
 
 pub mod chart;
 pub mod consumption;
 pub mod credit_input;
 pub mod credits;
+pub mod dashboard_card;
 pub mod entitlements;
 pub mod period;
 pub mod warnings;
 
 #[cfg(feature = "ssr")]
 pub mod credit_service;
-#[cfg(feature = "ssr")]
-pub mod dashboard_card;
 #[cfg(feature = "ssr")]
 pub mod ledger;
 #[cfg(feature = "ssr")]
@@ -28,6 +28,3 @@ pub mod repo;
 pub mod top_up;
 #[cfg(feature = "ssr")]
 pub mod writer;
-
-#[cfg(feature = "ssr")]
-pub use dashboard_card::dashboard_card;

@@ -9,7 +9,7 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 use crate::web::flash::take_once;
-use crate::web::page_error::FieldErrors;
+use crate::web::page_error::{FieldErrors, PageError};
 pub use crate::web::page_error::Kept;
 
 fn key(form: &str) -> String {
@@ -43,4 +43,18 @@ pub async fn take<V: DeserializeOwned + Default>(
     Ok(take_once::<Kept<V>>(session, &key(form))
         .await?
         .unwrap_or_default())
+}
+
+/// Sends a refused form back to its `page` with what was typed and what is wrong: keeps them for
+/// the page, redirects there, and answers the messages (for a form sent by script).
+pub async fn refuse<V: Serialize>(
+    session: &Session,
+    form: &str,
+    page: &str,
+    values: &V,
+    errors: FieldErrors,
+) -> Result<(), PageError> {
+    keep(session, form, values, &errors).await?;
+    crate::web::caller::redirect(page);
+    Err(PageError::Invalid(errors))
 }
