@@ -14,7 +14,7 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
         .submit_with(
             &bob,
             "/signup",
-            "/signup",
+            "/forms/signup",
             &[
                 ("email", "bob@example.com"),
                 ("password", PASSWORD),
@@ -35,12 +35,16 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
         StatusCode::NOT_FOUND
     );
 
-    // Nor can she invite herself into it.
+    // Nor can she invite herself into it, nor revoke its invitations.
     let response = app
         .submit(
             "/orgs/org-a",
-            "/orgs/org-b/invitations",
-            &[("email", "ada@example.com"), ("role", "owner")],
+            "/forms/orgs/invite",
+            &[
+                ("slug", "org-b"),
+                ("email", "ada@example.com"),
+                ("role", "owner"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -49,6 +53,16 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
             .await,
         1
     );
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
+    let id = uuid::Uuid::new_v4().to_string();
+    let response = app
+        .submit(
+            "/orgs/org-a",
+            "/forms/orgs/invitation/revoke",
+            &[("slug", "org-b"), ("id", &id)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -56,9 +70,9 @@ async fn a_user_can_create_and_switch_between_organizations() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let response = app
-        .submit("/orgs/new", "/orgs/new", &[("name", "Acme")])
+        .submit("/orgs/new", "/forms/orgs/create", &[("name", "Acme")])
         .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     // The name is taken as a slug, so the second one gets a suffix.
     let second = location(&response);
     assert!(
@@ -66,7 +80,7 @@ async fn a_user_can_create_and_switch_between_organizations() {
         "{second}"
     );
 
-    let html = app.get(&second).await.text().await.expect("body");
+    let html = app.follow(&response).await.text().await.expect("body");
     assert!(html.contains("Acme is ready."));
     // The switcher lists both, the current one marked.
     assert_eq!(html.matches("<li><a href=\"/orgs/acme").count(), 2);
@@ -82,16 +96,23 @@ async fn a_user_can_create_and_switch_between_organizations() {
 async fn an_overlong_organization_name_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let long = "n".repeat(101);
     let response = app
-        .submit("/orgs/new", "/orgs/new", &[("name", &"n".repeat(101))])
+        .submit("/orgs/new", "/forms/orgs/create", &[("name", &long)])
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response
-        .text()
-        .await
-        .expect("body")
-        .contains("at most 100 characters"));
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/orgs/new");
+    let html = app.follow(&response).await.text().await.expect("body");
+    assert!(html.contains("at most 100 characters"));
+    assert!(
+        html.contains(&format!("value=\"{long}\"")),
+        "the typed name is kept"
+    );
+    assert!(html.contains("aria-invalid=\"true\""));
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 1);
+    // Shown once: a reload is a clean form.
+    let again = app.get("/orgs/new").await.text().await.expect("body");
+    assert!(!again.contains("at most 100 characters"));
 }
 
 #[tokio::test]
@@ -104,6 +125,20 @@ async fn names_are_escaped_in_pages() {
     let page = app.get(&target).await.text().await.expect("body");
     assert!(!page.contains("<script>alert(1)</script>"));
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    // The page's title too, where a name could end the element.
+    let created = app
+        .submit(
+            "/orgs/new",
+            "/forms/orgs/create",
+            &[("name", "</title><script>alert(2)</script>")],
+        )
+        .await;
+    let page = app.follow(&created).await.text().await.expect("body");
+    assert!(!page.contains("<script>alert(2)"), "{page}");
+    assert!(page.contains(
+        "<title>&lt;/title&gt;&lt;script&gt;alert(2)&lt;/script&gt; · Billing portal</title>"
+    ));
 }
 
 #[tokio::test]
@@ -112,14 +147,17 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
     let bob = app.person("bob@example.com", "Bob's").await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
 
-    let bad_role = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "bob@example.com"), ("role", "root")],
-        )
+    let (bad_role, page) = app
+        .invite_with(&app.client, "acme", "bob@example.com", "root")
         .await;
-    assert_eq!(bad_role.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_role.status(), StatusCode::FOUND);
+    assert_eq!(location(&bad_role), "/orgs/acme");
+    assert!(page.contains("is not a role"), "{page}");
+    assert!(
+        page.contains("value=\"bob@example.com\""),
+        "the typed address is kept"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
 
     let link = app
         .invitation_link(&app.client, "acme", "bob@example.com", "member")
@@ -134,18 +172,12 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
         .expect("body");
     assert!(html.contains("You joined Acme as member."));
 
-    let again = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "bob@example.com"), ("role", "admin")],
-        )
+    let (again, page) = app
+        .invite_with(&app.client, "acme", "bob@example.com", "admin")
         .await;
-    assert!(again
-        .text()
-        .await
-        .expect("body")
-        .contains("already a member"));
+    assert_eq!(again.status(), StatusCode::FOUND);
+    assert!(page.contains("already a member"), "{page}");
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 1);
 
     // Bob now sees Acme, as a member, without the form to invite people, and is refused if he
     // posts.
@@ -157,16 +189,12 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
         .expect("body");
     assert!(page.contains("<strong>member</strong>"));
     assert!(!page.contains("Invite someone"));
-    let refused = app
-        .submit_with(
-            &bob,
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "carol@example.com"), ("role", "member")],
-        )
+    let (refused, _) = app
+        .invite_with(&bob, "acme", "carol@example.com", "member")
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM memberships").await, 3);
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 1);
 }
 
 #[tokio::test]
@@ -209,7 +237,7 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
         .expect("printed password")
         .to_owned();
     let response = app.log_in("ops@example.com", &password).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     // No organization yet: the start page offers to create one; the admin page is open.
     assert_eq!(location(&app.get("/").await), "/orgs/new");
     assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
