@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use super::invitation::InvitationState;
-use super::invitation_pages::{
-    Answer, InvitationView, InviteValues, INVITE_FORM, NEW_INVITATION,
-};
+use super::invitation_pages::{Answer, InvitationView, InviteValues, INVITE_FORM, NEW_INVITATION};
 use super::invitation_repo::{self as invitations, Accepted, Found};
 use super::model::Role;
 use crate::accounts::model::Email;
@@ -112,7 +110,9 @@ async fn find(db: &sqlx::PgPool, token: &str) -> Result<Found, AppError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(AppError::NotFound);
     }
-    invitations::find(db, token).await?.ok_or(AppError::NotFound)
+    invitations::find(db, token)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// `/invitations/{token}`. A revoked or expired invitation answers 410 Gone, with its page.

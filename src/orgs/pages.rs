@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::invitation_pages::{InvitationsCard, Invitations, NewLink};
+use super::invitation_pages::{Invitations, InvitationsCard, NewLink};
 use super::model::Role;
 use crate::billing::dashboard_card::{PlanCard, PlanCardView};
 use crate::usage::dashboard_card::{UsageCard, UsageCardView};

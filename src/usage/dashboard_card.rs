@@ -151,7 +151,7 @@ mod server {
     use sqlx::PgPool;
     use uuid::Uuid;
 
-    use super::{MeterBar, Message, UsageCard};
+    use super::{Message, MeterBar, UsageCard};
     use crate::billing::catalog::Catalog;
     use crate::billing::subscription::Stored;
     use crate::error::AppError;
@@ -228,7 +228,11 @@ mod server {
                     ..Default::default()
                 };
                 let period = current_period(&standing, now);
-                for c in f.counters.into_iter().filter(|c| c.period_start == period.start) {
+                for c in f
+                    .counters
+                    .into_iter()
+                    .filter(|c| c.period_start == period.start)
+                {
                     standing.counters.insert(
                         (c.period_start, c.tier),
                         Counter {

@@ -9,8 +9,8 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 use crate::web::flash::take_once;
-use crate::web::page_error::{FieldErrors, PageError};
 pub use crate::web::page_error::Kept;
+use crate::web::page_error::{FieldErrors, PageError};
 
 fn key(form: &str) -> String {
     format!("form:{form}")

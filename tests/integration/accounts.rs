@@ -45,7 +45,7 @@ async fn the_start_page_sends_a_signed_in_user_to_their_organization() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let response = app.get("/").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/orgs/acme");
 }
 
@@ -55,7 +55,7 @@ async fn log_out_then_log_in_again() {
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
 
     let response = app.log_out().await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/login");
     let login_page = app.get("/login").await.text().await.expect("body");
     assert!(login_page.contains("You have been logged out."));
@@ -65,7 +65,7 @@ async fn log_out_then_log_in_again() {
 
     // Email matching ignores case.
     let response = app.log_in("ADA@example.com", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/");
     assert_eq!(app.get("/orgs/acme").await.status(), StatusCode::OK);
 }
@@ -79,7 +79,7 @@ async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site() {
     let response = app
         .submit(
             "/login?next=/orgs/acme",
-            "/login",
+            "/forms/login",
             &[
                 ("email", "ada@example.com"),
                 ("password", PASSWORD),
@@ -92,7 +92,7 @@ async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site() {
     let response = app
         .submit(
             "/login",
-            "/login",
+            "/forms/login",
             &[
                 ("email", "ada@example.com"),
                 ("password", PASSWORD),
@@ -110,11 +110,13 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
     app.log_out().await;
 
     let wrong = app.log_in("ada@example.com", "not the password").await;
-    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let wrong = wrong.text().await.expect("body");
+    assert_eq!(wrong.status(), StatusCode::FOUND);
+    assert_eq!(location(&wrong), "/login");
+    let wrong = app.follow(&wrong).await.text().await.expect("body");
     let unknown = app.log_in("nobody@example.com", PASSWORD).await;
-    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
-    let unknown = unknown.text().await.expect("body");
+    assert_eq!(unknown.status(), StatusCode::FOUND);
+    assert_eq!(location(&unknown), "/login");
+    let unknown = app.follow(&unknown).await.text().await.expect("body");
     let message = "The email or password is incorrect.";
     assert!(wrong.contains(message) && unknown.contains(message));
     // Still signed out.
@@ -162,7 +164,7 @@ async fn duplicate_email_is_refused_whatever_its_case() {
         .submit_with(
             &other,
             "/signup",
-            "/signup",
+            "/forms/signup",
             &[
                 ("email", "ADA@example.com"),
                 ("password", PASSWORD),
@@ -170,8 +172,14 @@ async fn duplicate_email_is_refused_whatever_its_case() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = response.text().await.expect("body");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/signup");
+    let html = app
+        .follow_with(&other, &response)
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(html.contains("An account with this email already exists."));
     assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 1);
@@ -207,16 +215,13 @@ async fn bad_signup_input_gets_a_message_per_field_and_writes_nothing() {
         let response = app
             .submit(
                 "/signup",
-                "/signup",
+                "/forms/signup",
                 &[("email", email), ("password", password), ("org_name", org)],
             )
             .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{message}"
-        );
-        let html = response.text().await.expect("body");
+        assert_eq!(response.status(), StatusCode::FOUND, "{message}");
+        assert_eq!(location(&response), "/signup");
+        let html = app.follow(&response).await.text().await.expect("body");
         assert!(html.contains(message), "expected {message:?} in the page");
         assert!(html.contains("aria-invalid=\"true\""));
         assert!(
@@ -239,7 +244,7 @@ async fn a_forged_or_missing_anti_forgery_token_is_refused_and_writes_nothing() 
     ];
     let forged = app
         .client
-        .post(app.url("/signup"))
+        .post(app.url("/forms/signup"))
         .form(&[&fields[..], &[("authenticity_token", "Zm9yZ2Vk")]].concat())
         .send()
         .await
@@ -254,7 +259,7 @@ async fn a_forged_or_missing_anti_forgery_token_is_refused_and_writes_nothing() 
     // A request from another site carries no cookie of ours at all.
     let cross_site = app
         .another_browser()
-        .post(app.url("/signup"))
+        .post(app.url("/forms/signup"))
         .form(&fields)
         .send()
         .await
@@ -266,7 +271,7 @@ async fn a_forged_or_missing_anti_forgery_token_is_refused_and_writes_nothing() 
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let forged_logout = app
         .client
-        .post(app.url("/logout"))
+        .post(app.url("/forms/logout"))
         .form(&[("authenticity_token", "Zm9yZ2Vk")])
         .send()
         .await
@@ -286,7 +291,8 @@ async fn login_is_rate_limited_per_account() {
     app.log_out().await;
     for _ in 0..3 {
         let response = app.log_in("ada@example.com", "wrong password").await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(location(&response), "/login");
     }
     // Now even the right password is refused until the allowance refills.
     let response = app.log_in("ada@example.com", PASSWORD).await;
@@ -301,7 +307,8 @@ async fn login_is_rate_limited_per_account() {
     // Another account is not affected.
     let other = app.another_browser();
     let response = app.log_in_with(&other, "bob@example.com", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/login");
 }
 
 #[tokio::test]
@@ -313,7 +320,8 @@ async fn login_is_rate_limited_per_address() {
     .await;
     for n in 0..4 {
         let response = app.log_in(&format!("user{n}@example.com"), PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(location(&response), "/login");
     }
     let response = app.log_in("user9@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -351,8 +359,12 @@ async fn viewing_pages_does_not_write_the_session() {
     }
     // A change is still saved: a flash after a form, shown once.
     let created = app
-        .submit("/orgs/new", "/orgs/new", &[("name", "Second Team")])
+        .submit(
+            "/orgs/new",
+            "/forms/orgs/create",
+            &[("name", "Second Team")],
+        )
         .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_eq!(created.status(), StatusCode::FOUND);
     assert_ne!(versions().await, before);
 }
