@@ -1,9 +1,10 @@
 //! Organizations seen through memberships, switching between them, inviting members, and the
 //! platform admin pages.
 
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use crate::harness::{location, TestApp, PASSWORD};
+use crate::harness::{authenticity_token, location, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
@@ -245,4 +246,151 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     let bad = app.cli(&["create-admin", "not-an-email"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
+}
+
+/// Every organization and invitation form, posted with no anti-forgery token and with another
+/// session's, is refused with 403 before it does anything.
+#[tokio::test]
+async fn organization_forms_refuse_a_missing_or_foreign_anti_forgery_token() {
+    let app = TestApp::spawn().await;
+    let bob = app.person("bob@example.com", "Bobs").await;
+    let mallory = app.person("mallory@example.com", "Mallorys").await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@example.com", "member")
+        .await;
+    let token = link.trim_start_matches("/invitations/").to_owned();
+    let id: String = sqlx::query_scalar("SELECT id::text FROM invitations")
+        .fetch_one(&app.pool)
+        .await
+        .expect("invitation");
+    // A token that is valid, for Mallory's session.
+    let foreign = authenticity_token(
+        &app.get_with(&mallory, "/orgs/mallorys")
+            .await
+            .text()
+            .await
+            .expect("body"),
+    );
+    let state = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT (SELECT count(*) FROM organizations) || ' ' || (SELECT count(*) FROM memberships)
+                 || ' ' || (SELECT count(*) FROM invitations)
+                 || ' ' || (SELECT count(*) FROM invitations WHERE revoked_at IS NOT NULL)
+                 || ' ' || (SELECT count(*) FROM invitations WHERE accepted_at IS NOT NULL)",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("state")
+    };
+    let before = state().await;
+    let forms: [(&reqwest::Client, &str, Vec<(&str, &str)>); 4] = [
+        (&app.client, "/forms/orgs/create", vec![("name", "Forged")]),
+        (
+            &app.client,
+            "/forms/orgs/invite",
+            vec![
+                ("slug", "acme"),
+                ("email", "eve@example.com"),
+                ("role", "owner"),
+            ],
+        ),
+        (
+            &app.client,
+            "/forms/orgs/invitation/revoke",
+            vec![("slug", "acme"), ("id", &id)],
+        ),
+        (
+            &bob,
+            "/forms/orgs/invitation/accept",
+            vec![("token", &token)],
+        ),
+    ];
+    for (browser, action, fields) in forms {
+        for sent in [None, Some(foreign.as_str())] {
+            let mut form = fields.clone();
+            if let Some(sent) = sent {
+                form.push(("authenticity_token", sent));
+            }
+            let response = browser
+                .post(app.url(action))
+                .form(&form)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{action} with token {sent:?}"
+            );
+            assert!(response
+                .text()
+                .await
+                .expect("body")
+                .contains("This form has expired"));
+        }
+    }
+    assert_eq!(state().await, before, "nothing written");
+    assert_eq!(app.members_of("acme").await, 1);
+    // The link still works with the real form.
+    let accepted = app.accept_with(&bob, &link).await;
+    assert_eq!(location(&accepted), "/orgs/acme");
+}
+
+/// The organization pages' read functions, called directly as a script would, give nothing to
+/// someone signed out or outside the organization.
+#[tokio::test]
+async fn organization_read_functions_refuse_strangers() {
+    let app = TestApp::spawn().await;
+    let mallory = app.person("mallory@example.com", "Mallorys").await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@example.com", "member")
+        .await;
+    let token = link.trim_start_matches("/invitations/").to_owned();
+    let read = |browser: &reqwest::Client, endpoint: &str, body: String| {
+        browser
+            .post(app.url(&format!("/forms/read/{endpoint}")))
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let anonymous = app.another_browser();
+    for (who, browser, expected) in [
+        ("anonymous", &anonymous, StatusCode::UNAUTHORIZED),
+        ("an outsider", &mallory, StatusCode::NOT_FOUND),
+    ] {
+        let response = read(browser, "org", "slug=acme".into())
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), expected, "{who}");
+        let body = response.text().await.expect("body");
+        assert!(
+            !body.contains("ada@example.com") && !body.contains("Acme"),
+            "{who} got {body}"
+        );
+    }
+    let response = read(&anonymous, "new-org", String::new())
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // An invitation is read with its token only; a made-up one finds nothing.
+    for browser in [&anonymous, &mallory] {
+        let response = read(browser, "invitation", "token=not-a-real-token".into())
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    // The same calls answer the people they are for.
+    let own = read(&app.client, "org", "slug=acme".into())
+        .await
+        .expect("POST");
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.text().await.expect("body").contains("ada@example.com"));
+    let invited = read(&anonymous, "invitation", format!("token={token}"))
+        .await
+        .expect("POST");
+    assert_eq!(invited.status(), StatusCode::OK);
+    assert!(invited.text().await.expect("body").contains("Acme"));
 }
