@@ -131,25 +131,6 @@ pub async fn memberships_of(
     rows.into_iter().map(Membership::try_from).collect()
 }
 
-/// The organization with this slug, if the user is a member of it. Non-members get `None`,
-/// exactly as if it did not exist.
-pub async fn membership_by_slug(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    slug: &str,
-) -> sqlx::Result<Option<Membership>> {
-    let row: Option<MembershipRow> = sqlx::query_as(
-        "SELECT o.id, o.name, o.slug, o.created_at, m.role
-         FROM memberships m JOIN organizations o ON o.id = m.org_id
-         WHERE m.user_id = $1 AND o.slug = $2",
-    )
-    .bind(user_id)
-    .bind(slug)
-    .fetch_optional(db)
-    .await?;
-    row.map(Membership::try_from).transpose()
-}
-
 /// Everything the organization's dashboard shows to one user, read in one statement: their
 /// memberships (for the guard and the switcher), and of the organization `slug` if they belong
 /// to it, the members, the pending invitations and each card's facts. Without a membership of

@@ -248,6 +248,8 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
 }
 
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
 /// Every organization and invitation form, posted with no anti-forgery token and with another
 /// session's, is refused with 403 before it does anything.
 #[tokio::test]
@@ -284,7 +286,7 @@ async fn organization_forms_refuse_a_missing_or_foreign_anti_forgery_token() {
         .expect("state")
     };
     let before = state().await;
-    let forms: [(&reqwest::Client, &str, Vec<(&str, &str)>); 4] = [
+    let forms: [(&reqwest::Client, &str, Fields); 4] = [
         (&app.client, "/forms/orgs/create", vec![("name", "Forged")]),
         (
             &app.client,
