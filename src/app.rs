@@ -10,11 +10,13 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
+use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
+use crate::api::keys_page::ApiKeysPage;
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
-use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
-use crate::api::keys_page::ApiKeysPage;
+use crate::orgs::invitation_pages::InvitationPage;
+use crate::orgs::pages::{NewOrgPage, OrgPage};
 use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.
@@ -78,6 +80,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug") view=OrgPage ssr=SsrMode::Async />
+                <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -170,9 +170,11 @@ pub async fn render_errors(mut request: Request, next: Next) -> Response {
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
+    let is_server_function = wanted.starts_with(FORMS_PREFIX);
     let response = next.run(request).await;
     let recorded = slot.take();
-    if recorded.is_some() && !accepts_html && !is_api {
+    // Only a server function is called by script; a page is a page whatever the client accepts.
+    if recorded.is_some() && !accepts_html && is_server_function {
         // A server function called by script: it gets the error as data, with the status.
         let mut response = response;
         if let Some(report) = &recorded {

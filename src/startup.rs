@@ -35,8 +35,6 @@ use crate::billing::webhooks::{self as billing_webhooks, Inbox};
 use crate::config::{cookies_must_be_secure, leptos_options, load_catalog, Settings};
 use crate::error::render_errors;
 use crate::local_stripe::{self, LocalStripe};
-use crate::orgs::invitation_pages as invitations;
-use crate::orgs::pages as orgs;
 use crate::seed;
 use crate::stripe_gateway::Gateway;
 use crate::usage::reconcile;
@@ -381,12 +379,6 @@ fn router(state: AppState, browser: &Browser) -> Router {
     // rendered as pages, every answer (404s too) with the security headers. One route a line.
     #[rustfmt::skip]
     let portal = Router::new()
-        .route("/orgs/new", get(orgs::new_form).post(orgs::create))
-        .route("/orgs/{slug}", get(orgs::show))
-        .route("/orgs/{slug}/invitations", post(invitations::invite))
-        .route("/orgs/{slug}/invitations/{id}/revoke", post(invitations::revoke))
-        .route("/invitations/{token}", get(invitations::show))
-        .route("/invitations/{token}/accept", post(invitations::accept))
         .route("/healthz", get(health::healthz))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .merge(pages)

@@ -2,10 +2,6 @@
 //! signing up, logging in and out. Messages for wrong fields go back through the session
 //! (`web::form_state`), never through the URL.
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
-
 use super::model::{Email, NewPassword};
 use super::pages::{LoginValues, SignupValues, BAD_CREDENTIALS, LOGIN_FORM, SIGNUP_FORM};
 use super::rate_limit::LoginLimiter;
@@ -13,7 +9,7 @@ use super::repo::{self, SignupError};
 use super::{password, session};
 use crate::error::{url_escape, AppError};
 use crate::orgs::model::OrgName;
-use crate::web::caller::{dep, redirect, Visitor};
+use crate::web::caller::{client_ip, dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};
 use crate::web::form_state::{self, Kept};
 use crate::web::page_error::{FieldErrors, PageError, WHOLE_FORM};
@@ -84,12 +80,15 @@ pub struct SignupInput {
     pub next: String,
 }
 
-/// The address the request came from.
-async fn client_ip() -> Result<std::net::IpAddr, AppError> {
-    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("client address: {e}")))?;
-    Ok(peer.ip())
+/// Sends a refused form back to its page with what was typed and what is wrong.
+async fn refuse<V: serde::Serialize>(
+    visitor: &Visitor,
+    form: &str,
+    page: &str,
+    values: &V,
+    errors: FieldErrors,
+) -> Result<(), PageError> {
+    form_state::refuse(&visitor.session, form, page, values, errors).await
 }
 
 fn with_next(page: &str, next: &str) -> String {
@@ -124,7 +123,7 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
             .into_iter()
             .filter_map(|(field, message)| Some((field.to_owned(), message?)))
             .collect();
-            return form_state::refuse(&visitor.session, SIGNUP_FORM, &page, &values, errors).await;
+            return refuse(&visitor, SIGNUP_FORM, &page, &values, errors).await;
         }
     };
     // Counted before the (deliberately slow) hashing: a flood of sign-ups from one address is
@@ -150,7 +149,7 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
         Err(SignupError::EmailTaken) => {
             let errors =
                 FieldErrors::from([("email".to_owned(), SignupError::EmailTaken.to_string())]);
-            return form_state::refuse(&visitor.session, SIGNUP_FORM, &page, &values, errors).await;
+            return refuse(&visitor, SIGNUP_FORM, &page, &values, errors).await;
         }
         Err(SignupError::Database(e)) => return Err(AppError::from(e).into()),
     };
@@ -186,7 +185,7 @@ pub async fn log_in(
         Ok(email) => email,
         Err(e) => {
             let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-            return form_state::refuse(&visitor.session, LOGIN_FORM, &page, &values, errors).await;
+            return refuse(&visitor, LOGIN_FORM, &page, &values, errors).await;
         }
     };
     let limiter = dep::<std::sync::Arc<LoginLimiter>>()?;
@@ -213,7 +212,7 @@ pub async fn log_in(
     }
     let Some(user_id) = user_id.filter(|_| matches) else {
         let errors = FieldErrors::from([(WHOLE_FORM.to_owned(), BAD_CREDENTIALS.to_owned())]);
-        return form_state::refuse(&visitor.session, LOGIN_FORM, &page, &values, errors).await;
+        return refuse(&visitor, LOGIN_FORM, &page, &values, errors).await;
     };
     session::sign_in(&visitor.session, user_id).await?;
     tracing::info!(%user_id, "logged in");

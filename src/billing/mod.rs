@@ -1,13 +1,13 @@
-//! Billing: the plan catalog, and (with `ssr`) subscriptions and their lifecycle: the use cases
-//! (`use_cases`), the projection of Stripe's state (`service`), the reads behind the pages
-//! (`reads`), their SQL (`repo`), the pages (`pages`, for the server and the browser) and what
-//! their server functions do (`forms`).
+//! Billing: the plan catalog, the plan card of the organization's dashboard (`dashboard_card`),
+//! the pages (`pages`, for the server and the browser), and (with `ssr`) subscriptions and their
+//! lifecycle: the use cases (`use_cases`), the projection of Stripe's state (`service`), the
+//! reads behind the pages (`reads`), their SQL (`repo`) and what the pages' server functions do
+//! (`forms`).
 
 pub mod catalog;
+pub mod dashboard_card;
 pub mod subscription;
 
-#[cfg(feature = "ssr")]
-pub mod dashboard_card;
 #[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
@@ -23,6 +23,3 @@ pub mod service;
 pub mod use_cases;
 #[cfg(feature = "ssr")]
 pub mod webhooks;
-
-#[cfg(feature = "ssr")]
-pub use dashboard_card::dashboard_card;

@@ -60,34 +60,14 @@ pub async fn create(
     Ok(token)
 }
 
-/// An invitation waiting for an answer, as the organization's managers see it.
-#[derive(Debug, Clone)]
+/// An invitation waiting for an answer, as the organization's managers see it (read with the
+/// dashboard, `super::repo::dashboard`).
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Pending {
     pub id: Uuid,
     pub email: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
-}
-
-pub async fn pending(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Pending>> {
-    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, email, role, expires_at FROM invitations
-         WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-         ORDER BY created_at DESC LIMIT 100",
-    )
-    .bind(org_id)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|(id, email, role, expires_at)| {
-            Ok(Pending {
-                id,
-                email,
-                role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                expires_at,
-            })
-        })
-        .collect()
 }
 
 /// Revokes a pending invitation of this organization; `None` when there is none by that id,

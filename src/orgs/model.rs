@@ -76,7 +76,10 @@ impl fmt::Display for OrgName {
 }
 
 /// What a member may do in an organization. Owners and admins manage it; members read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
     Admin,

@@ -1,11 +1,16 @@
-//! SQL for organizations and memberships. Reads of an organization go through the caller's
-//! membership, so a user can only ever load organizations they belong to.
+//! SQL for organizations and memberships, and the dashboard's one statement. Reads of an
+//! organization go through the caller's membership, so a user can only ever load organizations
+//! they belong to.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use serde::Deserialize;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::invitation_repo::Pending;
 use super::model::{OrgName, Role};
+use crate::billing::dashboard_card as plan_card;
+use crate::usage::dashboard_card as usage_card;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Org {
@@ -22,7 +27,7 @@ pub struct Membership {
     pub role: Role,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Member {
     pub user_id: Uuid,
     pub email: String,
@@ -80,6 +85,15 @@ pub async fn insert_org(tx: &mut PgConnection, name: &OrgName) -> sqlx::Result<O
         let suffix = Uuid::new_v4().simple().to_string();
         slug = format!("{base}-{}", &suffix[..6]);
     }
+}
+
+/// Creates an organization with `owner` as its owner.
+pub async fn create(pool: &PgPool, name: &OrgName, owner: Uuid) -> sqlx::Result<Org> {
+    let mut tx = pool.begin().await?;
+    let org = insert_org(&mut tx, name).await?;
+    add_member(&mut *tx, org.id, owner, Role::Owner).await?;
+    tx.commit().await?;
+    Ok(org)
 }
 
 pub async fn add_member(
@@ -172,43 +186,103 @@ pub async fn viewer(
     Ok(Some((user, memberships)))
 }
 
-/// The organization with this slug, if the user is a member of it. Non-members get `None`,
-/// exactly as if it did not exist.
-pub async fn membership_by_slug(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    slug: &str,
-) -> sqlx::Result<Option<Membership>> {
-    let row: Option<MembershipRow> = sqlx::query_as(
-        "SELECT o.id, o.name, o.slug, o.created_at, m.role
-         FROM memberships m JOIN organizations o ON o.id = m.org_id
-         WHERE m.user_id = $1 AND o.slug = $2",
-    )
-    .bind(user_id)
-    .bind(slug)
-    .fetch_optional(db)
-    .await?;
-    row.map(Membership::try_from).transpose()
+/// Everything the organization's dashboard shows to one user, read in one statement: their
+/// memberships (for the guard and the switcher), and of the organization `slug` if they belong
+/// to it, the members, the pending invitations and each card's facts. Without a membership of
+/// `slug` everything but the memberships is empty, as if the organization did not exist.
+pub struct Dashboard {
+    pub memberships: Vec<Membership>,
+    pub members: Vec<Member>,
+    /// Every pending invitation (at most 100, newest first): whether the reader may see them is
+    /// the caller's rule, not the query's.
+    pub pending: Vec<Pending>,
+    pub subscription: Option<plan_card::Facts>,
+    pub usage: Option<usage_card::Facts>,
 }
 
-pub async fn members(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Member>> {
-    let rows: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT u.id, u.email, m.role, m.created_at
-         FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = $1
-         ORDER BY m.created_at, lower(u.email)",
+#[derive(Deserialize)]
+struct DashboardJson {
+    memberships: Vec<MembershipJson>,
+    members: Vec<Member>,
+    pending: Vec<Pending>,
+    subscription: Option<plan_card::Facts>,
+    usage: Option<usage_card::Facts>,
+}
+
+#[derive(Deserialize)]
+struct MembershipJson {
+    id: Uuid,
+    name: String,
+    slug: String,
+    created_at: DateTime<Utc>,
+    role: Role,
+}
+
+/// The dashboard's statement. The cards bring their own fragments (each reads the row `org`),
+/// so this module names no billing or usage table; `$3` is the calendar month the usage card
+/// counts in without a subscription.
+fn dashboard_sql() -> String {
+    format!(
+        "WITH me AS (
+             SELECT o.id, o.name, o.slug, o.created_at, m.role
+             FROM memberships m JOIN organizations o ON o.id = m.org_id
+             WHERE m.user_id = $1
+         ), org AS (
+             SELECT id, $3::timestamptz AS month_start FROM me WHERE slug = $2
+         )
+         SELECT json_build_object(
+             'memberships', (SELECT coalesce(json_agg(me ORDER BY lower(me.name), me.slug), '[]')
+                             FROM me),
+             'members', (SELECT coalesce(json_agg(json_build_object(
+                                 'user_id', u.id, 'email', u.email, 'role', m.role,
+                                 'joined_at', m.created_at)
+                             ORDER BY m.created_at, lower(u.email)), '[]')
+                         FROM org JOIN memberships m ON m.org_id = org.id
+                         JOIN users u ON u.id = m.user_id),
+             'pending', (SELECT coalesce(json_agg(p ORDER BY p.created_at DESC), '[]') FROM (
+                             SELECT i.id, i.email, i.role, i.expires_at, i.created_at
+                             FROM org JOIN invitations i ON i.org_id = org.id
+                             WHERE i.accepted_at IS NULL AND i.revoked_at IS NULL
+                               AND i.expires_at > now()
+                             ORDER BY i.created_at DESC LIMIT 100) p),
+             'subscription', (SELECT {} FROM org),
+             'usage', (SELECT {} FROM org)
+         )::text",
+        plan_card::FACTS,
+        usage_card::FACTS
     )
-    .bind(org_id)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|(user_id, email, role, joined_at)| {
-            Ok(Member {
-                user_id,
-                email,
-                role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                joined_at,
+}
+
+pub async fn dashboard(
+    db: &PgPool,
+    user_id: Uuid,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Dashboard> {
+    let json: String = sqlx::query_scalar(&dashboard_sql())
+        .bind(user_id)
+        .bind(slug)
+        .bind(usage_card::month_start(now))
+        .fetch_one(db)
+        .await?;
+    let read: DashboardJson = serde_json::from_str(&json)?;
+    Ok(Dashboard {
+        memberships: read
+            .memberships
+            .into_iter()
+            .map(|m| Membership {
+                org: Org {
+                    id: m.id,
+                    name: m.name,
+                    slug: m.slug,
+                    created_at: m.created_at,
+                },
+                role: m.role,
             })
-        })
-        .collect()
+            .collect(),
+        members: read.members,
+        pending: read.pending,
+        subscription: read.subscription,
+        usage: read.usage,
+    })
 }

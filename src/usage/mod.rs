@@ -1,14 +1,16 @@
 //! Usage metering and prepaid credits: the consumption decision, periods, credit arithmetic,
-//! the credit forms' typed input, warnings and entitlements (pure), and with `ssr` the
-//! group-commit writer of actions, the credit ledger, the credit use cases (`credit_service`:
-//! buying packs, auto top-up settings, admin adjustments, settling a paid Checkout), refunds,
-//! auto top-up, reconciliation, the dashboard card and what the pages' server functions do
-//! (`forms`). The usage and credits pages (`pages`) compile for the server and the browser.
+//! the credit forms' typed input, warnings and entitlements (pure), the usage card of the
+//! organization's dashboard (`dashboard_card`), and with `ssr` the group-commit writer of
+//! actions, the credit ledger, the credit use cases (`credit_service`: buying packs, auto top-up
+//! settings, admin adjustments, settling a paid Checkout), refunds, auto top-up, reconciliation
+//! and what the pages' server functions do (`forms`). The usage and credits pages (`pages`)
+//! compile for the server and the browser.
 
 pub mod chart;
 pub mod consumption;
 pub mod credit_input;
 pub mod credits;
+pub mod dashboard_card;
 pub mod entitlements;
 pub mod pages;
 pub mod period;
@@ -16,8 +18,6 @@ pub mod warnings;
 
 #[cfg(feature = "ssr")]
 pub mod credit_service;
-#[cfg(feature = "ssr")]
-pub mod dashboard_card;
 #[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
@@ -30,6 +30,3 @@ pub mod repo;
 pub mod top_up;
 #[cfg(feature = "ssr")]
 pub mod writer;
-
-#[cfg(feature = "ssr")]
-pub use dashboard_card::dashboard_card;

@@ -322,6 +322,15 @@ async fn chrome(session: &Session, csrf: &CsrfToken, nav: Option<Nav>) -> Result
     Ok(Chrome { nav, flash, token })
 }
 
+/// The address the request came from.
+pub async fn client_ip() -> Result<std::net::IpAddr, AppError> {
+    let axum::extract::ConnectInfo(peer) =
+        leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("client address: {e}")))?;
+    Ok(peer.ip())
+}
+
 /// Sends the browser to `path` when the function returns (a local path or a Stripe URL).
 pub fn redirect(path: &str) {
     leptos_axum::redirect(path);

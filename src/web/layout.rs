@@ -17,10 +17,24 @@ pub const TOKEN_FIELD: &str = "authenticity_token";
 /// A page of the application: its `<title>` and its content in the frame.
 #[component]
 pub fn PageLayout(chrome: Chrome, title: String, children: Children) -> impl IntoView {
+    let title = format!("{title} · Billing portal");
+    // leptos_meta writes the title into the server's HTML as it is, so a name holding
+    // `</title><script>` would end the element: escaped on the server only (in the browser it
+    // becomes `document.title`, which is text).
+    #[cfg(feature = "ssr")]
+    let title = escape_text(&title);
     view! {
-        <Title text=format!("{title} · Billing portal") />
+        <Title text=title />
         <PageBody chrome=chrome>{children()}</PageBody>
     }
+}
+
+/// `text` as HTML text (for the one place Leptos does not escape it, the server's `<title>`).
+#[cfg(feature = "ssr")]
+fn escape_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders the page whose data `page` loads: nothing until it is there (the server renders

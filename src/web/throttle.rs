@@ -75,7 +75,7 @@ impl Throttles {
     }
 }
 
-/// "Try again in 3 minutes": a wait in words for a form error.
+/// "Try again in 3 minutes": a wait in words for a refusal's message.
 pub fn wait_in_words(wait: Duration) -> String {
     let seconds = wait.as_secs().max(1);
     match seconds {
@@ -84,19 +84,6 @@ pub fn wait_in_words(wait: Duration) -> String {
         s if s < 7200 => format!("{} minutes", s.div_ceil(60)),
         s => format!("{} hours", s.div_ceil(3600)),
     }
-}
-
-/// Puts `Retry-After` on a refused answer.
-pub fn with_retry_after(
-    mut response: axum::response::Response,
-    wait: Duration,
-) -> axum::response::Response {
-    if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
-        response
-            .headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, value);
-    }
-    response
 }
 
 #[cfg(test)]

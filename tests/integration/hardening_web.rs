@@ -60,7 +60,7 @@ async fn login_never_redirects_off_site_whatever_next_says() {
         let response = app
             .submit(
                 "/login",
-                "/login",
+                "/forms/login",
                 &[
                     ("email", "ada@example.com"),
                     ("password", PASSWORD),
@@ -70,7 +70,7 @@ async fn login_never_redirects_off_site_whatever_next_says() {
             .await;
         assert_eq!(
             response.status(),
-            StatusCode::SEE_OTHER,
+            StatusCode::FOUND,
             "next={hostile:?} signs in and redirects"
         );
         assert_eq!(location(&response), "/", "next={hostile:?} goes home");
@@ -92,7 +92,7 @@ async fn login_never_redirects_off_site_whatever_next_says() {
     let response = app
         .submit(
             "/login",
-            "/login",
+            "/forms/login",
             &[
                 ("email", "ada@example.com"),
                 ("password", PASSWORD),
@@ -126,7 +126,7 @@ async fn a_token_from_one_session_is_refused_with_another_sessions_cookie() {
     // The victim's session cookie, with the attacker's anti-forgery cookie and token planted.
     let cookies = [vec![victim_session], planted].concat().join("; ");
     let forged = bare_client()
-        .post(app.url("/orgs/new"))
+        .post(app.url("/forms/orgs/create"))
         .header(COOKIE, cookies)
         .form(&[("authenticity_token", token.as_str()), ("name", "Planted")])
         .send()
@@ -137,9 +137,9 @@ async fn a_token_from_one_session_is_refused_with_another_sessions_cookie() {
 
     // The victim's own form still works.
     let own = app
-        .submit("/orgs/new", "/orgs/new", &[("name", "Own")])
+        .submit("/orgs/new", "/forms/orgs/create", &[("name", "Own")])
         .await;
-    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    assert_eq!(own.status(), StatusCode::FOUND);
     assert_eq!(orgs_named(&app, "Own").await, 1);
 }
 
@@ -151,10 +151,10 @@ async fn tokens_issued_before_login_stop_working_after_it() {
     // A token the session held while anonymous (say, a session someone planted).
     let before = authenticity_token(&app.get("/login").await.text().await.expect("body"));
     let response = app.log_in("ada@example.com", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     let stale = app
         .client
-        .post(app.url("/orgs/new"))
+        .post(app.url("/forms/orgs/create"))
         .form(&[("authenticity_token", before.as_str()), ("name", "Stale")])
         .send()
         .await
@@ -174,7 +174,7 @@ async fn a_cross_site_post_with_a_valid_token_is_refused() {
             let page = app.get("/orgs/new").await.text().await.expect("body");
             let token = authenticity_token(&page);
             app.client
-                .post(app.url("/orgs/new"))
+                .post(app.url("/forms/orgs/create"))
                 .header(header, value)
                 .form(&[("authenticity_token", token.as_str()), ("name", name)])
                 .send()
@@ -196,9 +196,9 @@ async fn a_cross_site_post_with_a_valid_token_is_refused() {
 
     // Our own origin, or our own page as the referrer, goes through.
     let ours = post_from(ORIGIN, app.base.clone(), "Ours").await;
-    assert_eq!(ours.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ours.status(), StatusCode::FOUND);
     let referred_here = post_from(REFERER, app.url("/orgs/new"), "Here").await;
-    assert_eq!(referred_here.status(), StatusCode::SEE_OTHER);
+    assert_eq!(referred_here.status(), StatusCode::FOUND);
     assert_eq!(orgs_named(&app, "Ours").await, 1);
     assert_eq!(orgs_named(&app, "Here").await, 1);
 
@@ -335,7 +335,7 @@ async fn every_page_forbids_framing_and_inline_code_and_http_gets_no_hsts() {
     // An error answer from a handler (a refused form) carries them too.
     let refused = app
         .client
-        .post(app.url("/orgs/new"))
+        .post(app.url("/forms/orgs/create"))
         .form(&[("authenticity_token", "forged"), ("name", "X")])
         .send()
         .await
@@ -368,7 +368,7 @@ async fn after_logout_the_old_session_cookie_is_useless() {
     let old_id = old.trim_start_matches("portal_session=").to_owned();
 
     let logged_out = app.log_out().await;
-    assert_eq!(logged_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(logged_out.status(), StatusCode::FOUND);
     let new = cookie_pair(logged_out.headers(), "portal_session");
     assert_ne!(old, new, "log-out moves the browser to a new session id");
     let stored: i64 =
@@ -399,7 +399,7 @@ async fn organization_names_with_invisible_or_direction_characters_are_refused()
     let response = app
         .submit(
             "/signup",
-            "/signup",
+            "/forms/signup",
             &[
                 ("email", "ada@example.com"),
                 ("password", PASSWORD),
@@ -407,7 +407,8 @@ async fn organization_names_with_invisible_or_direction_characters_are_refused()
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/signup");
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
 
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
@@ -420,14 +421,13 @@ async fn organization_names_with_invisible_or_direction_characters_are_refused()
         "Acme\u{200D}",
     ] {
         let response = app
-            .submit("/orgs/new", "/orgs/new", &[("name", name)])
+            .submit("/orgs/new", "/forms/orgs/create", &[("name", name)])
             .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{name:?} is refused"
-        );
-        assert!(response
+        assert_eq!(response.status(), StatusCode::FOUND, "{name:?} is refused");
+        assert_eq!(location(&response), "/orgs/new");
+        assert!(app
+            .follow(&response)
+            .await
             .text()
             .await
             .expect("body")
@@ -442,7 +442,7 @@ async fn a_password_of_only_spaces_is_refused() {
     let response = app
         .submit(
             "/signup",
-            "/signup",
+            "/forms/signup",
             &[
                 ("email", "ada@example.com"),
                 ("password", "          "),
@@ -450,8 +450,10 @@ async fn a_password_of_only_spaces_is_refused() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(app
+        .follow(&response)
+        .await
         .text()
         .await
         .expect("body")

@@ -1,9 +1,10 @@
 //! Organizations seen through memberships, switching between them, inviting members, and the
 //! platform admin pages.
 
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use crate::harness::{location, TestApp, PASSWORD};
+use crate::harness::{authenticity_token, location, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
@@ -14,7 +15,7 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
         .submit_with(
             &bob,
             "/signup",
-            "/signup",
+            "/forms/signup",
             &[
                 ("email", "bob@example.com"),
                 ("password", PASSWORD),
@@ -35,12 +36,16 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
         StatusCode::NOT_FOUND
     );
 
-    // Nor can she invite herself into it.
+    // Nor can she invite herself into it, nor revoke its invitations.
     let response = app
         .submit(
             "/orgs/org-a",
-            "/orgs/org-b/invitations",
-            &[("email", "ada@example.com"), ("role", "owner")],
+            "/forms/orgs/invite",
+            &[
+                ("slug", "org-b"),
+                ("email", "ada@example.com"),
+                ("role", "owner"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -49,6 +54,16 @@ async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
             .await,
         1
     );
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
+    let id = uuid::Uuid::new_v4().to_string();
+    let response = app
+        .submit(
+            "/orgs/org-a",
+            "/forms/orgs/invitation/revoke",
+            &[("slug", "org-b"), ("id", &id)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -56,9 +71,9 @@ async fn a_user_can_create_and_switch_between_organizations() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
     let response = app
-        .submit("/orgs/new", "/orgs/new", &[("name", "Acme")])
+        .submit("/orgs/new", "/forms/orgs/create", &[("name", "Acme")])
         .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::FOUND);
     // The name is taken as a slug, so the second one gets a suffix.
     let second = location(&response);
     assert!(
@@ -66,7 +81,7 @@ async fn a_user_can_create_and_switch_between_organizations() {
         "{second}"
     );
 
-    let html = app.get(&second).await.text().await.expect("body");
+    let html = app.follow(&response).await.text().await.expect("body");
     assert!(html.contains("Acme is ready."));
     // The switcher lists both, the current one marked.
     assert_eq!(html.matches("<li><a href=\"/orgs/acme").count(), 2);
@@ -82,16 +97,23 @@ async fn a_user_can_create_and_switch_between_organizations() {
 async fn an_overlong_organization_name_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let long = "n".repeat(101);
     let response = app
-        .submit("/orgs/new", "/orgs/new", &[("name", &"n".repeat(101))])
+        .submit("/orgs/new", "/forms/orgs/create", &[("name", &long)])
         .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response
-        .text()
-        .await
-        .expect("body")
-        .contains("at most 100 characters"));
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/orgs/new");
+    let html = app.follow(&response).await.text().await.expect("body");
+    assert!(html.contains("at most 100 characters"));
+    assert!(
+        html.contains(&format!("value=\"{long}\"")),
+        "the typed name is kept"
+    );
+    assert!(html.contains("aria-invalid=\"true\""));
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 1);
+    // Shown once: a reload is a clean form.
+    let again = app.get("/orgs/new").await.text().await.expect("body");
+    assert!(!again.contains("at most 100 characters"));
 }
 
 #[tokio::test]
@@ -104,6 +126,20 @@ async fn names_are_escaped_in_pages() {
     let page = app.get(&target).await.text().await.expect("body");
     assert!(!page.contains("<script>alert(1)</script>"));
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    // The page's title too, where a name could end the element.
+    let created = app
+        .submit(
+            "/orgs/new",
+            "/forms/orgs/create",
+            &[("name", "</title><script>alert(2)</script>")],
+        )
+        .await;
+    let page = app.follow(&created).await.text().await.expect("body");
+    assert!(!page.contains("<script>alert(2)"), "{page}");
+    assert!(page.contains(
+        "<title>&lt;/title&gt;&lt;script&gt;alert(2)&lt;/script&gt; · Billing portal</title>"
+    ));
 }
 
 #[tokio::test]
@@ -112,14 +148,17 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
     let bob = app.person("bob@example.com", "Bob's").await;
     app.sign_up("ada@example.com", PASSWORD, "Acme").await;
 
-    let bad_role = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "bob@example.com"), ("role", "root")],
-        )
+    let (bad_role, page) = app
+        .invite_with(&app.client, "acme", "bob@example.com", "root")
         .await;
-    assert_eq!(bad_role.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_role.status(), StatusCode::FOUND);
+    assert_eq!(location(&bad_role), "/orgs/acme");
+    assert!(page.contains("is not a role"), "{page}");
+    assert!(
+        page.contains("value=\"bob@example.com\""),
+        "the typed address is kept"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
 
     let link = app
         .invitation_link(&app.client, "acme", "bob@example.com", "member")
@@ -134,18 +173,12 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
         .expect("body");
     assert!(html.contains("You joined Acme as member."));
 
-    let again = app
-        .submit(
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "bob@example.com"), ("role", "admin")],
-        )
+    let (again, page) = app
+        .invite_with(&app.client, "acme", "bob@example.com", "admin")
         .await;
-    assert!(again
-        .text()
-        .await
-        .expect("body")
-        .contains("already a member"));
+    assert_eq!(again.status(), StatusCode::FOUND);
+    assert!(page.contains("already a member"), "{page}");
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 1);
 
     // Bob now sees Acme, as a member, without the form to invite people, and is refused if he
     // posts.
@@ -157,16 +190,12 @@ async fn owners_invite_people_who_join_by_accepting_and_members_cannot_invite() 
         .expect("body");
     assert!(page.contains("<strong>member</strong>"));
     assert!(!page.contains("Invite someone"));
-    let refused = app
-        .submit_with(
-            &bob,
-            "/orgs/acme",
-            "/orgs/acme/invitations",
-            &[("email", "carol@example.com"), ("role", "member")],
-        )
+    let (refused, _) = app
+        .invite_with(&bob, "acme", "carol@example.com", "member")
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM memberships").await, 3);
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 1);
 }
 
 #[tokio::test]
@@ -217,6 +246,155 @@ async fn create_admin_makes_a_new_account_with_a_password_shown_once() {
     let bad = app.cli(&["create-admin", "not-an-email"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid email address"));
+}
+
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+/// Every organization and invitation form, posted with no anti-forgery token and with another
+/// session's, is refused with 403 before it does anything.
+#[tokio::test]
+async fn organization_forms_refuse_a_missing_or_foreign_anti_forgery_token() {
+    let app = TestApp::spawn().await;
+    let bob = app.person("bob@example.com", "Bobs").await;
+    let mallory = app.person("mallory@example.com", "Mallorys").await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@example.com", "member")
+        .await;
+    let token = link.trim_start_matches("/invitations/").to_owned();
+    let id: String = sqlx::query_scalar("SELECT id::text FROM invitations")
+        .fetch_one(&app.pool)
+        .await
+        .expect("invitation");
+    // A token that is valid, for Mallory's session.
+    let foreign = authenticity_token(
+        &app.get_with(&mallory, "/orgs/mallorys")
+            .await
+            .text()
+            .await
+            .expect("body"),
+    );
+    let state = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT (SELECT count(*) FROM organizations) || ' ' || (SELECT count(*) FROM memberships)
+                 || ' ' || (SELECT count(*) FROM invitations)
+                 || ' ' || (SELECT count(*) FROM invitations WHERE revoked_at IS NOT NULL)
+                 || ' ' || (SELECT count(*) FROM invitations WHERE accepted_at IS NOT NULL)",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("state")
+    };
+    let before = state().await;
+    let forms: [(&reqwest::Client, &str, Fields); 4] = [
+        (&app.client, "/forms/orgs/create", vec![("name", "Forged")]),
+        (
+            &app.client,
+            "/forms/orgs/invite",
+            vec![
+                ("slug", "acme"),
+                ("email", "eve@example.com"),
+                ("role", "owner"),
+            ],
+        ),
+        (
+            &app.client,
+            "/forms/orgs/invitation/revoke",
+            vec![("slug", "acme"), ("id", &id)],
+        ),
+        (
+            &bob,
+            "/forms/orgs/invitation/accept",
+            vec![("token", &token)],
+        ),
+    ];
+    for (browser, action, fields) in forms {
+        for sent in [None, Some(foreign.as_str())] {
+            let mut form = fields.clone();
+            if let Some(sent) = sent {
+                form.push(("authenticity_token", sent));
+            }
+            let response = browser
+                .post(app.url(action))
+                .form(&form)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{action} with token {sent:?}"
+            );
+            assert!(response
+                .text()
+                .await
+                .expect("body")
+                .contains("This form has expired"));
+        }
+    }
+    assert_eq!(state().await, before, "nothing written");
+    assert_eq!(app.members_of("acme").await, 1);
+    // The link still works with the real form.
+    let accepted = app.accept_with(&bob, &link).await;
+    assert_eq!(location(&accepted), "/orgs/acme");
+}
+
+/// The organization pages' read functions, called directly as a script would, give nothing to
+/// someone signed out or outside the organization.
+#[tokio::test]
+async fn organization_read_functions_refuse_strangers() {
+    let app = TestApp::spawn().await;
+    let mallory = app.person("mallory@example.com", "Mallorys").await;
+    app.sign_up("ada@example.com", PASSWORD, "Acme").await;
+    let link = app
+        .invitation_link(&app.client, "acme", "bob@example.com", "member")
+        .await;
+    let token = link.trim_start_matches("/invitations/").to_owned();
+    let read = |browser: &reqwest::Client, endpoint: &str, body: String| {
+        browser
+            .post(app.url(&format!("/forms/read/{endpoint}")))
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let anonymous = app.another_browser();
+    for (who, browser, expected) in [
+        ("anonymous", &anonymous, StatusCode::UNAUTHORIZED),
+        ("an outsider", &mallory, StatusCode::NOT_FOUND),
+    ] {
+        let response = read(browser, "org", "slug=acme".into())
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), expected, "{who}");
+        let body = response.text().await.expect("body");
+        assert!(
+            !body.contains("ada@example.com") && !body.contains("Acme"),
+            "{who} got {body}"
+        );
+    }
+    let response = read(&anonymous, "new-org", String::new())
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // An invitation is read with its token only; a made-up one finds nothing.
+    for browser in [&anonymous, &mallory] {
+        let response = read(browser, "invitation", "token=not-a-real-token".into())
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    // The same calls answer the people they are for.
+    let own = read(&app.client, "org", "slug=acme".into())
+        .await
+        .expect("POST");
+    assert_eq!(own.status(), StatusCode::OK);
+    assert!(own.text().await.expect("body").contains("ada@example.com"));
+    let invited = read(&anonymous, "invitation", format!("token={token}"))
+        .await
+        .expect("POST");
+    assert_eq!(invited.status(), StatusCode::OK);
+    assert!(invited.text().await.expect("body").contains("Acme"));
 }
 
 /// Acme's owner, a platform admin in their own browser, and a webhook event about Acme that
