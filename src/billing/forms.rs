@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::catalog::{Catalog, Price};
+use super::dashboard_card::{limit_lines, price_label};
 use super::pages::{
-    limit_lines, price_label, BillingView, CanceledView, ChangeView, InvoiceRow, Offer, PlanCard,
-    PlansView, Renewal,
+    BillingView, CanceledView, ChangeView, InvoiceRow, Offer, PlanCard, PlansView, Renewal,
 };
 use super::reads::{self, Overview, PlanChoices};
 use super::subscription::{countdown, effective_plan, grace_ends};

@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
+use super::dashboard_card::Limits;
 use crate::web::chrome::Page;
 use crate::web::layout::{show_page, CsrfField};
 use crate::web::page_error::PageError;
@@ -228,11 +229,6 @@ fn SlugField(slug: String) -> impl IntoView {
     view! { <input type="hidden" name="slug" value=slug /> }
 }
 
-/// A plan's limits and features, one a line.
-pub fn limits_view(items: Vec<String>) -> impl IntoView {
-    view! { <ul class="limits">{items.into_iter().map(|i| view! { <li>{i}</li> }).collect_view()}</ul> }
-}
-
 #[component]
 pub fn BillingPage() -> impl IntoView {
     let page = Resource::new(slug_param(), billing_page);
@@ -331,7 +327,7 @@ fn billing_view(view: BillingView, token: String) -> impl IntoView {
                 Renewal::Renews { on } => view! { <p>{format!("Renews on {on}.")}</p> }.into_any(),
             })}
             {switches.map(|s| view! { <p>{s}</p> })}
-            {limits_view(limits)}
+            <Limits lines=limits />
             <p class="actions">
                 <a class="button" href=plans_link>"Compare plans"</a>
                 {manage_forms}
@@ -434,7 +430,7 @@ fn plans_view(view: PlansView, token: String) -> impl IntoView {
                     <h2>{plan.name}</h2>
                     <p class="price">{plan.price}</p>
                     {current.then(|| view! { <p class="badge">"Current plan"</p> })}
-                    {limits_view(plan.limits)}
+                    <Limits lines=plan.limits />
                     {buttons}
                 </article>
             }
@@ -501,93 +497,4 @@ pub fn CheckoutCanceledPage() -> impl IntoView {
             }
         },
     )
-}
-
-#[cfg(feature = "ssr")]
-pub use dashboard::{limit_lines, price_label, summary};
-
-/// The plan box of the organization's dashboard, still rendered to a string outside the
-/// application (see `super::dashboard_card`), and the catalog's words the pages share with it.
-#[cfg(feature = "ssr")]
-mod dashboard {
-    use chrono::Utc;
-    use leptos::prelude::*;
-    use uuid::Uuid;
-
-    use super::limits_view;
-    use crate::billing::catalog::{Catalog, Limit, Plan, Price};
-    use crate::billing::reads;
-    use crate::billing::subscription::{countdown, effective_plan, grace_ends};
-    use crate::error::AppError;
-    use crate::web::format::money;
-    use crate::web::state::AppState;
-
-    /// A plan's limits then its features, in the catalog's order (small to xl, not alphabetical).
-    pub fn limit_lines(catalog: &Catalog, plan: &Plan) -> Vec<String> {
-        catalog
-            .meter_keys()
-            .into_iter()
-            .filter_map(|meter| plan.limits.get(meter).map(|limit| (meter, limit)))
-            .map(|(meter, limit)| {
-                let amount = match limit {
-                    Limit::Count(n) => n.to_string(),
-                    Limit::Unlimited => "Unlimited".to_owned(),
-                };
-                format!("{amount} {}", catalog.meter_name(meter))
-            })
-            .chain(plan.features.iter().map(|f| {
-                catalog
-                    .features
-                    .iter()
-                    .find(|x| &x.key == f)
-                    .map_or_else(|| f.clone(), |x| x.name.clone())
-            }))
-            .collect()
-    }
-
-    pub fn price_label(catalog: &Catalog, plan: &Plan) -> String {
-        match &plan.price {
-            Price::Free => "Free".to_owned(),
-            Price::Recurring {
-                cents, interval, ..
-            } => format!(
-                "{} / {}",
-                money(*cents, &catalog.currency),
-                interval.as_str()
-            ),
-            Price::ContactSales => "Contact sales".to_owned(),
-        }
-    }
-
-    /// The plan box on the organization's page: plan, trial countdown or grace banner, limits.
-    pub async fn summary(
-        state: &AppState,
-        org_id: Uuid,
-        slug: &str,
-    ) -> Result<impl IntoView + use<>, AppError> {
-        let stored = reads::subscription(&state.db, org_id).await?;
-        let now = Utc::now();
-        let plan = effective_plan(&state.catalog, stored.as_ref(), now).clone();
-        let trial = stored
-            .as_ref()
-            .filter(|s| s.status == "trialing")
-            .and_then(|s| s.trial_end.and_then(|end| countdown(end, now)));
-        let grace = stored.as_ref().and_then(|s| {
-            grace_ends(s)
-                .filter(|end| *end > now)
-                .and_then(|end| countdown(end, now))
-        });
-        let limits = limits_view(limit_lines(&state.catalog, &plan));
-        let billing = format!("/orgs/{slug}/billing");
-        Ok(view! {
-            <section class="card" aria-labelledby="summary-heading">
-                <h2 id="summary-heading">{format!("{} plan", plan.name)}</h2>
-                {trial.map(|left| view! { <p class="trial"><strong>{format!("Trial: {left} left.")}</strong></p> })}
-                {grace.map(|left| view! {
-                    <p class="banner alert" role="alert">{format!("Your last payment failed. You keep your plan for {left} more. ")}<a href=billing.clone()>"Fix your card"</a></p>
-                })}
-                {limits}
-            </section>
-        })
-    }
 }

@@ -5,27 +5,21 @@
 //! session and replayed with another session's cookie is refused, and so is every token issued
 //! before the secret is replaced (at log-in, and at log-out, which starts a new session).
 //!
-//! Pages embed [`CsrfField`](crate::web::layout::CsrfField) and handlers take [`CsrfForm`], which
-//! refuses the request before the handler runs. [`verify`] is the same check for code that reads
-//! its body another way (e.g. a future Leptos server function). The Origin check that goes with it
-//! is [`crate::web::origin`].
+//! Every form embeds [`CsrfField`](crate::web::layout::CsrfField), and every form's server
+//! function checks it with [`verify`] before anything else (`web::caller::Visitor::posting`). The
+//! Origin check that goes with it is [`crate::web::origin`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::Form;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use sha2::Sha256;
 use tower_sessions::Session;
 
 use crate::error::AppError;
-use crate::web::state::AppState;
 
 /// The hidden field's name in every form.
 pub const FIELD: &str = "authenticity_token";
@@ -129,7 +123,7 @@ impl CsrfToken {
     }
 
     /// Stores a new secret in the session if a token was issued from it. Called once the page is
-    /// rendered (see [`crate::web::context`]).
+    /// rendered (see [`crate::web::caller`]).
     pub async fn save(&self, session: &Session) -> Result<(), AppError> {
         if self.unsaved && self.issued.load(Ordering::Relaxed) {
             session
@@ -163,45 +157,6 @@ pub async fn verify(session: &Session, key: &CsrfKey, token: &str) -> Result<(),
 pub async fn rotate(session: &Session) -> Result<(), AppError> {
     session.remove_value(SESSION_KEY).await?;
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct Guarded<T> {
-    #[serde(default)]
-    authenticity_token: String,
-    #[serde(flatten)]
-    fields: T,
-}
-
-/// The body of a form that is only a button.
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
-
-/// A form body whose anti-forgery token has been checked against the session.
-pub struct CsrfForm<T> {
-    pub fields: T,
-}
-
-impl<T> FromRequest<AppState> for CsrfForm<T>
-where
-    T: DeserializeOwned + Send,
-{
-    type Rejection = AppError;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (mut parts, body) = request.into_parts();
-        let session = Session::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|_| AppError::CsrfRejected)?;
-        let request = Request::from_parts(parts, body);
-        let Form(guarded) = Form::<Guarded<T>>::from_request(request, state)
-            .await
-            .map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
-        verify(&session, &state.csrf, &guarded.authenticity_token).await?;
-        Ok(Self {
-            fields: guarded.fields,
-        })
-    }
 }
 
 #[cfg(test)]

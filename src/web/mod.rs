@@ -15,8 +15,6 @@ pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod caller;
 #[cfg(feature = "ssr")]
-pub mod context;
-#[cfg(feature = "ssr")]
 pub mod csrf;
 #[cfg(feature = "ssr")]
 pub mod flash;
