@@ -414,8 +414,8 @@ fn router(state: AppState, browser: &Browser) -> Router {
 
 /// Every page of the application and every server function, through leptos_axum.
 fn leptos_pages(state: &AppState, browser: &Browser) -> Router<AppState> {
-    use leptos_axum::{generate_route_list, LeptosRoutes};
-    let routes = generate_route_list(crate::app::App);
+    use leptos_axum::LeptosRoutes;
+    let routes = route_list();
     let context_state = state.clone();
     let http_stripe = crate::app::page_policy::HttpStripe(browser.http_stripe.clone());
     let options = state.leptos.clone();
@@ -428,6 +428,18 @@ fn leptos_pages(state: &AppState, browser: &Browser) -> Router<AppState> {
         },
         move || crate::app::shell(options.clone()),
     )
+}
+
+/// The application's routes, generated once per process. While Leptos generates them it stops
+/// every resource of the process from loading (leptos_server's process-wide
+/// `SuppressResourceLoad`), and a page whose data started loading meanwhile never finishes: with
+/// several instances in one process (the tests start one per test) that hung a page now and then.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| leptos_axum::generate_route_list(crate::app::App))
+        .clone()
 }
 
 /// The request path as logged: invitation links carry their token in the path, so that part is

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::invitation::InvitationState;
+use super::invitation::{InvitationState, Refusal};
 use super::invitation_pages::{Answer, InvitationView, InviteValues, INVITE_FORM, NEW_INVITATION};
 use super::invitation_repo::{self as invitations, Accepted, Found};
 use super::model::Role;
@@ -121,8 +121,8 @@ pub async fn invitation_page(token: &str) -> Result<Page<InvitationView>, AppErr
     let invitation = find(&visitor.db, token).await?;
     let state = invitation.lifecycle.state(chrono::Utc::now());
     let closed = match state {
-        InvitationState::Revoked => Some(super::invitation::Refusal::Revoked),
-        InvitationState::Expired => Some(super::invitation::Refusal::Expired),
+        InvitationState::Revoked => Some(Refusal::Revoked),
+        InvitationState::Expired => Some(Refusal::Expired),
         _ => None,
     };
     if closed.is_some() {

@@ -16,7 +16,7 @@ use super::invitation::Refusal;
 use super::model::Role;
 use crate::web::chrome::Page;
 use crate::web::layout::{show_page, CsrfField, Field, FormError};
-use crate::web::page_error::{Kept, PageError, WHOLE_FORM};
+use crate::web::page_error::{Kept, PageError};
 
 /// The name the invitation form's kept values are stored under (see `web::form_state`).
 pub const INVITE_FORM: &str = "invite";
@@ -138,12 +138,7 @@ pub fn InvitationsCard(slug: String, invitations: Invitations, token: String) ->
         grantable,
         form,
     } = invitations;
-    let selected = form
-        .values
-        .role
-        .parse::<Role>()
-        .ok()
-        .unwrap_or(Role::Member);
+    let selected = form.values.role.parse().unwrap_or(Role::Member);
     let pending_list = (!pending.is_empty()).then(|| {
         let (slug, token) = (slug.clone(), token.clone());
         view! {
@@ -176,7 +171,6 @@ pub fn InvitationsCard(slug: String, invitations: Invitations, token: String) ->
             <ActionForm action=action attr:novalidate=true>
                 <CsrfField token=token />
                 <input type="hidden" name="slug" value=slug />
-                <FormError message=form.error(WHOLE_FORM) />
                 <Field label="Email" name="email" kind="email" value=form.values.email.clone()
                     error=form.error("email") />
                 <div class="field" class:has-error=form.errors.contains_key("role")>
