@@ -383,6 +383,7 @@ fn router(state: AppState, browser: &Browser) -> Router {
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .merge(pages)
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::web::form_body::only_form_bodies))
         .layer(axum::middleware::from_fn_with_state(
             browser.same_origin.clone(),
             refuse_cross_site,

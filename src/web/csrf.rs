@@ -22,7 +22,7 @@ use tower_sessions::Session;
 use crate::error::AppError;
 
 /// The hidden field's name in every form.
-pub const FIELD: &str = "authenticity_token";
+pub use crate::web::layout::TOKEN_FIELD as FIELD;
 
 /// Where the session keeps its anti-forgery secret.
 const SESSION_KEY: &str = "csrf_secret";

@@ -19,6 +19,8 @@ pub mod csrf;
 #[cfg(feature = "ssr")]
 pub mod flash;
 #[cfg(feature = "ssr")]
+pub mod form_body;
+#[cfg(feature = "ssr")]
 pub mod form_state;
 #[cfg(feature = "ssr")]
 pub mod headers;

@@ -43,7 +43,6 @@ async fn footprint(app: &TestApp) -> Vec<i64> {
         "checkout_sessions",
         "credit_purchases",
         "billing_customers",
-        "webhook_events",
         "api_keys",
         "credit_ledger",
     ] {

@@ -117,7 +117,7 @@ async fn a_malformed_form_body_is_a_clear_400() {
     app.get("/signup").await;
     let response = app
         .client
-        .post(app.url("/signup"))
+        .post(app.url("/forms/signup"))
         .header("content-type", "application/json")
         .body("{}")
         .send()
