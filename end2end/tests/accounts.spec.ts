@@ -42,7 +42,16 @@ test.describe('with JavaScript turned off', () => {
     await expect(page.getByText('is not a valid email address.')).toBeVisible();
     await expect(page.getByText('Choose a password of at least 10 characters.')).toBeVisible();
     await expect(page.getByLabel('Organization name')).toHaveValue('Compilers');
+    // Post/Redirect/Get: what was typed comes back (never the password), and the address is the
+    // clean form page, with nothing of the error in it.
+    await expect(page.getByLabel('Email')).toHaveValue('not-an-email');
+    await expect(page.getByLabel('Password')).toHaveValue('');
+    expect(new URL(page.url()).pathname).toBe('/signup');
+    expect(new URL(page.url()).search).toBe('');
     await snap(page, '06-signup-errors-no-js');
+    // A reload is a clean form: the messages were shown once.
+    await page.reload();
+    await expect(page.getByText('is not a valid email address.')).toHaveCount(0);
 
     await signUp(page, email, 'Compilers');
     await page.goto('/orgs/new');
