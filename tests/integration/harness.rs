@@ -299,6 +299,26 @@ fn html_accept() -> HeaderMap {
     headers
 }
 
+/// Posts `form` to `url` with `client` and asserts the anti-forgery check refused it: 403 and
+/// the expired-form page.
+pub async fn assert_forgery_refused(
+    client: &reqwest::Client,
+    url: String,
+    form: &[(&str, &str)],
+    what: &str,
+) {
+    let response = client.post(url).form(form).send().await.expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("This form has expired"),
+        "{what}"
+    );
+}
+
 /// The hidden inputs of the form in `html` that posts to `action`.
 pub fn hidden_fields(html: &str, action: &str) -> Vec<(String, String)> {
     let marker = format!("action=\"{action}\"");

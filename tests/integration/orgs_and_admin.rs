@@ -4,7 +4,7 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use crate::harness::{authenticity_token, location, TestApp, PASSWORD};
+use crate::harness::{assert_forgery_refused, authenticity_token, location, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn a_member_of_one_org_gets_404_for_another_orgs_pages() {
@@ -314,22 +314,8 @@ async fn organization_forms_refuse_a_missing_or_foreign_anti_forgery_token() {
             if let Some(sent) = sent {
                 form.push(("authenticity_token", sent));
             }
-            let response = browser
-                .post(app.url(action))
-                .form(&form)
-                .send()
-                .await
-                .expect("POST");
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{action} with token {sent:?}"
-            );
-            assert!(response
-                .text()
-                .await
-                .expect("body")
-                .contains("This form has expired"));
+            let what = format!("{action} with token {sent:?}");
+            assert_forgery_refused(browser, app.url(action), &form, &what).await;
         }
     }
     assert_eq!(state().await, before, "nothing written");
@@ -456,22 +442,8 @@ async fn admin_forms_refuse_a_missing_or_foreign_token_and_write_nothing() {
         for token in [None, Some(foreign.as_str())] {
             let mut form = fields.clone();
             form.extend(token.map(|t| ("authenticity_token", t)));
-            let response = admin
-                .post(app.url(action))
-                .form(&form)
-                .send()
-                .await
-                .expect("POST");
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{action} {token:?}"
-            );
-            assert!(response
-                .text()
-                .await
-                .expect("body")
-                .contains("This form has expired"));
+            let what = format!("{action} {token:?}");
+            assert_forgery_refused(&admin, app.url(action), &form, &what).await;
         }
     }
     assert_eq!(app.count("SELECT count(*) FROM credit_ledger").await, 0);

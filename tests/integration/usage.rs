@@ -8,7 +8,7 @@ use billing_portal::usage::ledger::{self, Entry, Kind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{location, TestApp};
+use crate::harness::{assert_forgery_refused, location, TestApp};
 
 const ORG: &str = "SELECT id FROM organizations WHERE slug = 'acme'";
 const BALANCE: &str = "SELECT balance_millicredits FROM credit_accounts c JOIN organizations o ON o.id = c.org_id WHERE o.slug = 'acme'";
@@ -1305,23 +1305,8 @@ async fn the_credit_and_key_forms_refuse_a_missing_or_foreign_token_and_write_no
             let mut form = vec![("slug", "acme")];
             form.extend(fields.iter().copied());
             form.extend(token.map(|t| ("authenticity_token", t)));
-            let response = app
-                .client
-                .post(app.url(action))
-                .form(&form)
-                .send()
-                .await
-                .expect("POST");
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{action} {token:?}"
-            );
-            assert!(response
-                .text()
-                .await
-                .expect("body")
-                .contains("This form has expired"));
+            let what = format!("{action} {token:?}");
+            assert_forgery_refused(&app.client, app.url(action), &form, &what).await;
         }
     }
     for (what, sql) in [
