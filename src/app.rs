@@ -43,14 +43,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// Whether the browser bundle (the `hydrate` build) was built into the site root. Pages work
-/// without it; with it, forms answer without reloading.
+/// without it; with it, forms answer without reloading. Looked up once: the folder does not
+/// change while the server runs.
 fn browser_bundle_exists(options: &LeptosOptions) -> bool {
     #[cfg(feature = "ssr")]
     {
-        std::path::Path::new(options.site_root.as_ref())
-            .join(options.site_pkg_dir.as_ref())
-            .join(format!("{}.js", options.output_name))
-            .exists()
+        static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *BUILT.get_or_init(|| {
+            std::path::Path::new(options.site_root.as_ref())
+                .join(options.site_pkg_dir.as_ref())
+                .join(format!("{}.js", options.output_name))
+                .exists()
+        })
     }
     #[cfg(not(feature = "ssr"))]
     {

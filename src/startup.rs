@@ -393,7 +393,8 @@ fn router(state: AppState, browser: &Browser) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             PAGE_TIMEOUT,
         ))
-        .layer(axum::middleware::from_fn(render_errors));
+        .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn(crate::web::whole_page::in_one_piece));
     headers::with_headers(
         portal,
         headers::for_pages(browser.https, browser.http_stripe.as_deref()),

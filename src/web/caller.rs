@@ -334,6 +334,16 @@ pub async fn client_ip() -> Result<std::net::IpAddr, AppError> {
 /// Sends the browser to `path` when the function returns (a local path or a Stripe URL).
 pub fn redirect(path: &str) {
     leptos_axum::redirect(path);
+    // leptos_axum answers 302 only to clients that accept HTML, so that a server function called
+    // by script can return its value; a page asked for by any client (a crawler, curl) redirects.
+    if let (Some(parts), Some(response)) = (
+        use_context::<Parts>(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if !parts.uri.path().starts_with(crate::error::FORMS_PREFIX) {
+            response.set_status(axum::http::StatusCode::FOUND);
+        }
+    }
 }
 
 async fn session_of_request() -> Result<Session, AppError> {

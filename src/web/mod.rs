@@ -38,3 +38,5 @@ pub mod redirect;
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod throttle;
+#[cfg(feature = "ssr")]
+pub mod whole_page;
