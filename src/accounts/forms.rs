@@ -55,7 +55,7 @@ pub async fn signup_page(next: &str) -> Result<Page<Kept<SignupValues>>, AppErro
         kept.values.next = targets::local_path(next).unwrap_or_default().to_owned();
     }
     Ok(Page {
-        chrome: visitor.chrome().await?,
+        chrome: visitor.chrome_for_form().await?,
         body: kept,
     })
 }
@@ -68,7 +68,7 @@ pub async fn login_page(next: &str) -> Result<Page<Kept<LoginValues>>, AppError>
         kept.values.next = targets::local_path(next).unwrap_or_default().to_owned();
     }
     Ok(Page {
-        chrome: visitor.chrome().await?,
+        chrome: visitor.chrome_for_form().await?,
         body: kept,
     })
 }

@@ -178,9 +178,15 @@ impl Visitor {
         })
     }
 
-    /// The frame of a page for someone not signed in.
+    /// The frame of a page without a form, for someone not signed in. It issues no token, so
+    /// viewing it stores nothing: a visitor's first page does not create a session.
     pub async fn chrome(&self) -> Result<Chrome, AppError> {
-        chrome(&self.session, &self.csrf, None).await
+        chrome(&self.session, &self.csrf, None, false).await
+    }
+
+    /// The frame of a page with a form (signing up, logging in), for someone not signed in.
+    pub async fn chrome_for_form(&self) -> Result<Chrome, AppError> {
+        chrome(&self.session, &self.csrf, None, true).await
     }
 
     /// Sets the message the next page shows.
@@ -255,7 +261,8 @@ impl SignedIn {
                 })
                 .collect(),
         };
-        chrome(self.session(), &self.visitor.csrf, Some(nav)).await
+        // The navigation holds the log-out form.
+        chrome(self.session(), &self.visitor.csrf, Some(nav), true).await
     }
 
     pub async fn flash(&self, flash: Flash) -> Result<(), AppError> {
@@ -314,11 +321,22 @@ impl std::ops::Deref for PlatformAdmin {
     }
 }
 
-/// The frame of a page: takes the pending flash message and issues the page's form token.
-async fn chrome(session: &Session, csrf: &CsrfToken, nav: Option<Nav>) -> Result<Chrome, AppError> {
+/// The frame of a page: takes the pending flash message and, for a page with a form, issues its
+/// token (which stores the session's secret the first time).
+async fn chrome(
+    session: &Session,
+    csrf: &CsrfToken,
+    nav: Option<Nav>,
+    with_form: bool,
+) -> Result<Chrome, AppError> {
     let flash = flash::take(session).await?;
-    let token = csrf.authenticity_token();
-    csrf.save(session).await?;
+    let token = if with_form {
+        let token = csrf.authenticity_token();
+        csrf.save(session).await?;
+        token
+    } else {
+        String::new()
+    };
     Ok(Chrome { nav, flash, token })
 }
 

@@ -191,3 +191,33 @@ async fn pages_keep_their_statuses_through_the_router() {
         "{html}"
     );
 }
+
+/// A page without a form stores nothing for a visitor: no session row per anonymous view (a
+/// crawler would otherwise grow the session table by one row, and a durable commit, a view).
+#[tokio::test]
+async fn a_visitor_viewing_pages_without_forms_creates_no_session() {
+    let app = TestApp::spawn().await;
+    let sessions = || app.count("SELECT count(*) FROM tower_sessions.session");
+    for path in ["/", "/no-such-page", "/", "/pkg/billing-portal.css"] {
+        let response = app
+            .another_browser()
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("GET");
+        assert!(
+            crate::harness::set_cookie(response.headers(), "portal_session").is_none(),
+            "{path} set a session cookie"
+        );
+    }
+    assert_eq!(sessions().await, 0);
+    // A page with a form needs the session's secret for its token.
+    let login = app
+        .another_browser()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("GET");
+    assert!(crate::harness::set_cookie(login.headers(), "portal_session").is_some());
+    assert_eq!(sessions().await, 1);
+}
