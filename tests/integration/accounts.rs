@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::harness::{location, set_cookie, TestApp, PASSWORD};
+use crate::harness::{assert_throttled, location, set_cookie, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn signup_creates_user_org_and_owner_membership_and_signs_in() {
@@ -308,13 +308,7 @@ async fn login_is_rate_limited_per_account() {
     }
     // Now even the right password is refused until the allowance refills.
     let response = app.log_in("ada@example.com", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(response.headers().contains_key("retry-after"));
-    assert!(response
-        .text()
-        .await
-        .expect("body")
-        .contains("Too many login attempts"));
+    assert_throttled(response, "Too many login attempts").await;
     assert_eq!(app.get("/orgs/acme").await.status(), StatusCode::SEE_OTHER);
     // Another account is not affected.
     let other = app.another_browser();

@@ -303,12 +303,7 @@ fn assert_only_nonced_scripts(headers: &reqwest::header::HeaderMap, html: &str, 
 async fn the_billing_pages_run_no_inline_code_but_their_nonced_data() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     for path in [
         "/orgs/acme/billing",
         "/orgs/acme/plans",
@@ -327,13 +322,7 @@ async fn the_billing_pages_run_no_inline_code_but_their_nonced_data() {
 async fn a_trial_starts_without_a_card_and_shows_a_countdown() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    let response = app
-        .submit(
-            "/orgs/acme/plans",
-            "/forms/billing/trial",
-            &[("slug", "acme"), ("plan", "pro")],
-        )
-        .await;
+    let response = app.start_trial("acme", "pro").await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/orgs/acme/billing");
     let html = app.billing_page().await;
@@ -359,13 +348,7 @@ async fn a_trial_starts_without_a_card_and_shows_a_countdown() {
         .await
         .expect("html");
     assert!(!plans.contains("Start 7-day trial"), "{plans}");
-    let again = app
-        .submit(
-            "/orgs/acme/plans",
-            "/forms/billing/trial",
-            &[("slug", "acme"), ("plan", "max")],
-        )
-        .await;
+    let again = app.start_trial("acme", "max").await;
     assert_eq!(again.status(), StatusCode::FOUND);
     assert_eq!(location(&again), "/orgs/acme/plans");
     let page = app.follow(&again).await.text().await.expect("html");
@@ -380,12 +363,7 @@ async fn a_trial_starts_without_a_card_and_shows_a_countdown() {
 async fn trial_end_without_a_card_moves_the_org_to_free() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     app.advance_stripe_clock(8 * 86_400).await;
     app.wait_for(STATUS, "canceled").await;
     let html = app.billing_page().await;
@@ -770,12 +748,7 @@ async fn every_billing_form_refuses_a_missing_or_foreign_token_and_changes_nothi
 async fn billing_read_functions_refuse_anonymous_callers_and_outsiders() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     let outsider = app.person("eve@evil.test", "Evil").await;
     let reads: [(&str, &[(&str, &str)]); 4] = [
         ("/forms/read/billing", &[("slug", "acme")]),
@@ -918,12 +891,7 @@ async fn rotated_secrets_duplicates_and_other_api_versions() {
     })
     .await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     let sub_id: String = sqlx::query_scalar("SELECT stripe_subscription_id FROM subscriptions")
         .fetch_one(&app.pool)
         .await
@@ -1253,12 +1221,7 @@ async fn when_grace_runs_out_the_org_moves_to_free_and_stripe_cancels() {
 async fn a_trial_with_a_card_added_in_the_portal_continues_on_the_plan() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     app.change_card("4242 4242 4242 4242").await;
     app.advance_stripe_clock(8 * 86_400).await;
     app.wait_for(STATUS, "active").await;
@@ -1412,12 +1375,7 @@ async fn an_event_that_cannot_be_applied_is_retried_alone_and_the_rest_go_throug
         TestApp::spawn_with(|s| s.stripe_webhook_secret = vec![SECRET.parse().expect("secret")])
             .await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     app.settled().await;
     let customer: String = sqlx::query_scalar("SELECT stripe_customer_id FROM billing_customers")
         .fetch_one(&app.pool)

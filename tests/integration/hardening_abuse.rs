@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::harness::{authenticity_token, location, TestApp, PASSWORD};
+use crate::harness::{assert_throttled, authenticity_token, location, TestApp, PASSWORD};
 
 impl TestApp {
     /// Signs up `email` with their own organization `org` in a new browser.
@@ -431,13 +431,7 @@ async fn invitations_are_rate_limited_per_inviter() {
     let (refused, _) = app
         .invite_with(&app.client, "acme", "p3@example.com", "member")
         .await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
-    assert!(refused
-        .text()
-        .await
-        .expect("html")
-        .contains("Too many invitations"));
+    assert_throttled(refused, "Too many invitations").await;
     assert_eq!(app.count("SELECT count(*) FROM invitations").await, 2);
 }
 
@@ -527,13 +521,7 @@ async fn sign_ups_are_limited_per_client_address() {
             ],
         )
         .await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
-    assert!(refused
-        .text()
-        .await
-        .expect("html")
-        .contains("Too many sign-ups"));
+    assert_throttled(refused, "Too many sign-ups").await;
     assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
     // Another address may still sign up.
     let elsewhere = app.browser_from([127, 0, 0, 2]);
@@ -565,13 +553,7 @@ async fn new_organizations_are_limited_per_account() {
     let refused = app
         .submit("/orgs/new", "/forms/orgs/create", &[("name", "Four")])
         .await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
-    assert!(refused
-        .text()
-        .await
-        .expect("html")
-        .contains("Too many new organizations"));
+    assert_throttled(refused, "Too many new organizations").await;
     assert_eq!(app.count("SELECT count(*) FROM organizations").await, 3);
 }
 
@@ -580,13 +562,7 @@ async fn one_person_gets_one_trial_across_organizations() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
     app.stripe_ready().await;
-    let first = app
-        .submit(
-            "/orgs/acme/plans",
-            "/forms/billing/trial",
-            &[("slug", "acme"), ("plan", "pro")],
-        )
-        .await;
+    let first = app.start_trial("acme", "pro").await;
     assert_eq!(first.status(), StatusCode::FOUND);
     assert_eq!(location(&first), "/orgs/acme/billing");
     let created = app
@@ -600,13 +576,7 @@ async fn one_person_gets_one_trial_across_organizations() {
         .await
         .expect("html");
     assert!(!plans.contains("Start 7-day trial"), "not offered again");
-    let refused = app
-        .submit(
-            "/orgs/second/plans",
-            "/forms/billing/trial",
-            &[("slug", "second"), ("plan", "pro")],
-        )
-        .await;
+    let refused = app.start_trial("second", "pro").await;
     assert_eq!(refused.status(), StatusCode::FOUND);
     assert_eq!(location(&refused), "/orgs/second/plans");
     let page = app.follow(&refused).await.text().await.expect("html");
@@ -758,12 +728,7 @@ async fn ten_parallel_credit_checkouts_leave_one_pending_purchase_and_one_open_s
 async fn a_card_that_already_had_a_trial_ends_the_next_trial_it_is_added_to() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
-    app.submit(
-        "/orgs/acme/plans",
-        "/forms/billing/trial",
-        &[("slug", "acme"), ("plan", "pro")],
-    )
-    .await;
+    app.start_trial("acme", "pro").await;
     app.change_card("4242 4242 4242 4242").await;
 
     // Another person, another organization, the same card.

@@ -196,6 +196,16 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// Starts a trial of `plan` for the organization `slug` from its plans page.
+    pub async fn start_trial(&self, slug: &str, plan: &str) -> Response {
+        self.submit(
+            &format!("/orgs/{slug}/plans"),
+            "/forms/billing/trial",
+            &[("slug", slug), ("plan", plan)],
+        )
+        .await
+    }
+
     /// Follows the redirect a form's answer gave, as a browser does.
     pub async fn follow(&self, response: &Response) -> Response {
         self.follow_with(&self.client, response).await
@@ -317,6 +327,15 @@ pub async fn assert_forgery_refused(
             .contains("This form has expired"),
         "{what}"
     );
+}
+
+/// Asserts that `response` is a throttled refusal: 429, `Retry-After`, and a page that names
+/// the limit with `names`.
+pub async fn assert_throttled(response: Response, names: &str) {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let html = response.text().await.expect("html");
+    assert!(html.contains(names), "{names:?} not in {html}");
 }
 
 /// The hidden inputs of the form in `html` that posts to `action`.
