@@ -14,6 +14,7 @@ use moka::sync::Cache;
 use uuid::Uuid;
 
 use super::keys::ApiCaller;
+use super::scopes::Scope;
 use super::ApiError;
 use crate::usage::entitlements::compute;
 use crate::usage::repo;
@@ -56,6 +57,7 @@ impl EntitlementsCache {
     )
 )]
 pub async fn show(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {
+    caller.require(Scope::EntitlementsRead)?;
     let cache = &state.api.entitlements;
     let body = match cache.answers.get(&caller.org_id) {
         Some(body) => body,

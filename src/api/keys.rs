@@ -37,6 +37,8 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 pub struct ApiCaller {
     pub key_id: Uuid,
     pub org_id: Uuid,
+    /// What the key may do (see [`super::scopes`]).
+    pub scopes: super::scopes::Scopes,
 }
 
 /// Verified keys by the hash of their secret.
@@ -203,7 +205,12 @@ impl FromRequestParts<AppState> for ApiCaller {
             .bind(key_id)
             .execute(&state.db)
             .await?;
-        let caller = ApiCaller { key_id, org_id };
+        // Keys carry no stored scopes yet: every key has all of them.
+        let caller = ApiCaller {
+            key_id,
+            org_id,
+            scopes: super::scopes::Scopes::all(),
+        };
         state.api.keys.known.insert(hash, caller);
         Ok(caller)
     }

@@ -17,6 +17,8 @@ pub mod keys_forms;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 #[cfg(feature = "ssr")]
+pub mod scopes;
+#[cfg(feature = "ssr")]
 pub mod usage;
 
 #[cfg(feature = "ssr")]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::keys::ApiCaller;
+use super::scopes::Scope;
 use super::ApiError;
 use crate::billing::catalog::{Catalog, Limit};
 use crate::usage::consumption::Refusal;
@@ -316,6 +317,7 @@ pub async fn record_one(
     caller: ApiCaller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::UsageWrite)?;
     let request: ActionRequest = parse(&body)?;
     let action = validate(&state.catalog, caller, request, "", Utc::now())?;
     let mut outcomes = state
@@ -347,6 +349,7 @@ pub async fn record_batch(
     caller: ApiCaller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require(Scope::UsageWrite)?;
     let request: BatchRequest = parse(&body)?;
     if request.actions.is_empty() || request.actions.len() > MAX_BATCH {
         return Err(ApiError::invalid(
