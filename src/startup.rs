@@ -26,6 +26,10 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
+use crate::accounts::session_store::CachedSessionStore;
+use crate::db::shared_cache::{self, Coherence, Route};
+use crate::orgs::viewers::Viewers;
+
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::api::key_misses::KeyMissLimiter;
 use crate::billing::catalog::Catalog;
@@ -132,7 +136,17 @@ impl Application {
         let secure = cookies_must_be_secure(&public_url);
 
         let store = PostgresStore::new(database.pool.clone());
-        let sessions = SessionManagerLayer::new(store.clone())
+        // Sessions and who-belongs-where are copied in memory; notices from the database keep
+        // every instance's copies true.
+        let coherence = Arc::new(Coherence::default());
+        let cached_sessions = CachedSessionStore::new(store.clone(), coherence.clone());
+        let viewers = Viewers::new(coherence.clone());
+        let cache_routes = vec![
+            Route::Key("session", Arc::new(cached_sessions.copies())),
+            Route::Key("user", Arc::new(viewers.copies())),
+            Route::All("organization", Arc::new(viewers.copies())),
+        ];
+        let sessions = SessionManagerLayer::new(cached_sessions)
             .with_name("portal_session")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
@@ -220,6 +234,7 @@ impl Application {
             usage,
             api,
             top_up: top_up.clone(),
+            viewers,
         };
         // Stripe's webhooks skip the browser layers (sessions, page errors): they are the hot
         // path, and Stripe has no cookies.
@@ -244,6 +259,11 @@ impl Application {
             .merge(api_routes);
 
         let mut background = vec![
+            tokio::spawn(shared_cache::listen(
+                database.pool.clone(),
+                coherence,
+                cache_routes,
+            )),
             tokio::spawn(async move {
                 if let Err(e) = store
                     .continuously_delete_expired(Duration::from_secs(3600))

@@ -13,3 +13,5 @@ pub mod rate_limit;
 pub mod repo;
 #[cfg(feature = "ssr")]
 pub mod session;
+#[cfg(feature = "ssr")]
+pub mod session_store;

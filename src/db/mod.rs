@@ -1,6 +1,8 @@
 //! The database: connecting and migrating. (The private cluster the demo runs when no
 //! `DATABASE_URL` is given is the `private-postgres` crate.)
 
+pub mod shared_cache;
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -74,6 +74,7 @@ pub async fn create(visitor: Visitor, typed: String) -> Result<(), PageError> {
         .into());
     }
     let org = repo::create(signed_in.db(), &name, signed_in.user.id).await?;
+    signed_in.visitor.memberships_changed()?;
     session::remember_org(signed_in.session(), org.id).await?;
     signed_in
         .flash(Flash::notice(format!("{} is ready.", org.name)))
@@ -85,8 +86,9 @@ pub async fn create(visitor: Visitor, typed: String) -> Result<(), PageError> {
 /// `/orgs/{slug}`: the dashboard. Viewing it makes it the current organization (the session is
 /// written only when that changes). A just-created invitation link is shown here once.
 ///
-/// Three statements in all: the session, the user, and one for the rest. The memberships the
-/// guard checks come with the dashboard's statement rather than from `Visitor::signed_in`.
+/// One statement in all when the session and the user are already in memory (three when not).
+/// The memberships the guard checks come with the dashboard's statement rather than from
+/// `Visitor::signed_in`.
 pub async fn org_page(slug: &str) -> Result<Page<Dashboard>, AppError> {
     let visitor = Visitor::reading().await?;
     let user = visitor.user.clone().ok_or(AppError::Unauthenticated)?;

@@ -172,6 +172,7 @@ pub async fn accept(visitor: Visitor, token: &str) -> Result<(), PageError> {
     let outcome = invitations::accept(&visitor.db, token, user.id, &user.email)
         .await?
         .ok_or(AppError::NotFound)?;
+    visitor.memberships_changed()?;
     let (invitation, notice) = match outcome {
         Accepted::Joined(i) => {
             tracing::info!(org_id = %i.org_id, user_id = %user.id, "invitation accepted");

@@ -24,7 +24,8 @@ use uuid::Uuid;
 use crate::accounts::repo::User;
 use crate::accounts::session;
 use crate::error::{AppError, ErrorReport};
-use crate::orgs::repo::{self as orgs, Membership};
+use crate::orgs::repo::Membership;
+use crate::orgs::viewers::Viewers;
 use crate::web::chrome::{Chrome, Flash, Nav, NavOrg};
 use crate::web::csrf::{self, CsrfKey, CsrfToken};
 use crate::web::flash;
@@ -147,8 +148,8 @@ impl Visitor {
         let db = dep::<PgPool>()?;
         let csrf = CsrfToken::of_session(&session, &dep::<CsrfKey>()?).await?;
         let (user, memberships) = match session::user_id(&session).await? {
-            Some(user_id) => match orgs::viewer(&db, user_id).await? {
-                Some((user, memberships)) => (Some(user), memberships),
+            Some(user_id) => match dep::<Viewers>()?.of(&db, user_id).await? {
+                Some(viewer) => (Some(viewer.0.clone()), viewer.1.clone()),
                 None => {
                     // The session names a user who no longer exists.
                     session::sign_out(&session).await?;
@@ -192,6 +193,14 @@ impl Visitor {
     /// Sets the message the next page shows.
     pub async fn flash(&self, flash: Flash) -> Result<(), AppError> {
         flash::set(&self.session, flash).await?;
+        Ok(())
+    }
+
+    /// Call after changing the signed-in user's own memberships: the next page reads them anew.
+    pub fn memberships_changed(&self) -> Result<(), AppError> {
+        if let Some(user) = &self.user {
+            dep::<Viewers>()?.forget(user.id);
+        }
         Ok(())
     }
 }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub api: crate::api::ApiState,
     /// Wakes the auto top-up worker.
     pub top_up: Arc<tokio::sync::Notify>,
+    /// Signed-in users and their memberships, kept in memory between page views.
+    pub viewers: crate::orgs::viewers::Viewers,
 }
 
 impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
@@ -73,5 +75,6 @@ impl AppState {
         provide_context(self.usage.clone());
         provide_context(self.api.clone());
         provide_context(TopUpSignal(self.top_up.clone()));
+        provide_context(self.viewers.clone());
     }
 }

@@ -11,4 +11,5 @@ mod hardening_web;
 mod leptos_app;
 mod orgs_and_admin;
 mod platform;
+mod shared_caches;
 mod usage;
