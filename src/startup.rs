@@ -220,7 +220,7 @@ impl Application {
                 })),
             },
         );
-        let state = AppState {
+        let state = AppState::new(crate::web::state::Parts {
             leptos: leptos.clone(),
             db: database.pool.clone(),
             csrf: csrf_key(&settings)?,
@@ -235,7 +235,7 @@ impl Application {
             api,
             top_up: top_up.clone(),
             viewers,
-        };
+        });
         // Stripe's webhooks skip the browser layers (sessions, page errors): they are the hot
         // path, and Stripe has no cookies.
         let webhooks = Router::new()

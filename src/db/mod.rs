@@ -19,12 +19,29 @@ pub fn refused_by_database(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(_) | sqlx::Error::Encode(_))
 }
 
+/// A connection idle for longer than this is checked with a round trip before it is handed out.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// Opens a pool. Statement logging is kept at debug level so query text stays out of normal logs.
+///
+/// sqlx checks every connection with a round trip before handing it out (`test_before_acquire`),
+/// which on a busy page costs as much as its statement. A connection in steady use has just
+/// proved itself, so only one that sat idle (across a database restart, say) is checked.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
     PgPoolOptions::new()
         .max_connections(max_connections.max(2))
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > CHECK_AFTER_IDLE {
+                    use sqlx::Connection;
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")

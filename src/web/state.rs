@@ -25,8 +25,26 @@ pub struct PublicUrl(pub Arc<str>);
 #[derive(Clone)]
 pub struct TopUpSignal(pub Arc<tokio::sync::Notify>);
 
+/// The server's parts, shared: every request clones its state (axum's `State`, leptos_axum's
+/// handlers), so it is one counted reference rather than a copy of each part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+pub struct Parts {
     /// The site configuration (`Leptos.toml`).
     pub leptos: leptos::config::LeptosOptions,
     pub db: PgPool,
