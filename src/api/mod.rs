@@ -7,7 +7,13 @@
 pub mod keys_page;
 
 #[cfg(feature = "ssr")]
+pub mod billing;
+#[cfg(feature = "ssr")]
+pub mod billing_errors;
+#[cfg(feature = "ssr")]
 pub mod entitlements;
+#[cfg(feature = "ssr")]
+pub mod invoices;
 #[cfg(feature = "ssr")]
 pub mod key_misses;
 #[cfg(feature = "ssr")]
@@ -17,9 +23,13 @@ pub mod keys_forms;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 #[cfg(feature = "ssr")]
+pub mod plans;
+#[cfg(feature = "ssr")]
 pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod usage;
+#[cfg(feature = "ssr")]
+pub mod usage_summary;
 
 #[cfg(feature = "ssr")]
 use axum::http::StatusCode;
@@ -137,6 +147,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/usage", post(usage::record_one))
         .route("/api/v1/usage/batch", post(usage::record_batch))
         .route("/api/v1/entitlements", get(entitlements::show))
+        .route("/api/v1/plans", get(plans::list))
+        .route("/api/v1/subscription", get(billing::show))
+        .route("/api/v1/subscription/change", post(billing::change_plan))
+        .route("/api/v1/subscription/cancel", post(billing::cancel))
+        .route("/api/v1/subscription/resume", post(billing::resume))
+        .route("/api/v1/checkout_sessions", post(billing::start_checkout))
+        .route("/api/v1/portal_sessions", post(billing::open_portal))
+        .route("/api/v1/invoices", get(invoices::list))
+        .route("/api/v1/usage/summary", get(usage_summary::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/{*rest}", any(not_found))
 }

@@ -89,7 +89,7 @@ pub struct BatchAnswer {
 }
 
 /// Parses JSON, telling malformed JSON (400) from a well-formed body with a bad field (422).
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
