@@ -144,6 +144,7 @@ fn plan_key(raw: &str) -> Result<&str, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/subscription",
+    operation_id = "get_subscription",
     tag = "billing",
     security(("api_key" = [])),
     responses(
@@ -225,6 +226,7 @@ fn return_path(
 #[utoipa::path(
     post,
     path = "/api/v1/checkout_sessions",
+    operation_id = "create_checkout_session",
     tag = "billing",
     security(("api_key" = [])),
     request_body = CheckoutRequest,
@@ -325,6 +327,7 @@ pub struct PlanChangeAnswer {
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/change",
+    operation_id = "change_plan",
     tag = "billing",
     security(("api_key" = [])),
     request_body = PlanChangeRequest,
@@ -405,6 +408,7 @@ pub async fn change_plan(
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/cancel",
+    operation_id = "cancel_subscription",
     tag = "billing",
     security(("api_key" = [])),
     responses(
@@ -432,6 +436,7 @@ pub async fn cancel(
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/resume",
+    operation_id = "resume_subscription",
     tag = "billing",
     security(("api_key" = [])),
     responses(
@@ -480,6 +485,7 @@ pub struct PortalAnswer {
 #[utoipa::path(
     post,
     path = "/api/v1/portal_sessions",
+    operation_id = "create_portal_session",
     tag = "billing",
     security(("api_key" = [])),
     responses(

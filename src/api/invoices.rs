@@ -118,6 +118,7 @@ fn page_of(raw: Option<&str>) -> Result<(u32, Option<String>), ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v1/invoices",
+    operation_id = "list_invoices",
     tag = "billing",
     security(("api_key" = [])),
     params(InvoiceQuery),

@@ -75,6 +75,7 @@ pub struct CreditPackOffer {
 #[utoipa::path(
     get,
     path = "/api/v1/plans",
+    operation_id = "list_plans",
     tag = "billing",
     responses(
         (status = 200, description = "The plan catalog (no API key needed)", body = CatalogAnswer),

@@ -14,6 +14,7 @@ use crate::web::state::AppState;
 #[utoipa::path(
     get,
     path = "/api/v1/usage/summary",
+    operation_id = "get_usage_summary",
     tag = "usage",
     security(("api_key" = [])),
     responses(
