@@ -141,12 +141,16 @@ fn plan_key(raw: &str) -> Result<&str, ApiError> {
     Ok(key)
 }
 
+/// The organization's subscription.
+///
+/// The plan in effect, Stripe's status, the period, a scheduled cancellation or downgrade and a
+/// grace period after a failed renewal.
 #[utoipa::path(
     get,
     path = "/api/v1/subscription",
     operation_id = "get_subscription",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:read"])),
     responses(
         (status = 200, description = "The organization's subscription and the plan in effect", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
@@ -223,12 +227,17 @@ fn return_path(
     LocalPath::parse(path).map(Some).ok_or_else(refused)
 }
 
+/// Start Stripe Checkout for a plan.
+///
+/// Answers the hosted Checkout page to send the customer to. One open Checkout per organization:
+/// asking again for the same plan answers the open one (200); another plan while one is open is
+/// 409. `success_url` and `cancel_url` must be on the portal's own address.
 #[utoipa::path(
     post,
     path = "/api/v1/checkout_sessions",
     operation_id = "create_checkout_session",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:write"])),
     request_body = CheckoutRequest,
     responses(
         (status = 201, description = "A new Checkout was opened", body = CheckoutAnswer),
@@ -324,12 +333,17 @@ pub struct PlanChangeAnswer {
     pub currency: Option<String>,
 }
 
+/// Change the plan.
+///
+/// An upgrade takes effect now, with Stripe's proration charged at once; a downgrade at the end
+/// of the period. With `preview: true` it answers what the change would do and cost, and changes
+/// nothing.
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/change",
     operation_id = "change_plan",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:write"])),
     request_body = PlanChangeRequest,
     responses(
         (status = 200, description = "The plan changed (an upgrade now with proration, a downgrade at period end), or with `preview` what it would do", body = PlanChangeAnswer),
@@ -405,12 +419,15 @@ pub async fn change_plan(
     Ok(Json(answer))
 }
 
+/// Cancel at the end of the period.
+///
+/// The plan is kept until the period (or the trial) ends; resume undoes it.
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/cancel",
     operation_id = "cancel_subscription",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:write"])),
     responses(
         (status = 200, description = "The subscription ends at the end of the period (or trial); the subscription as it is now", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
@@ -433,12 +450,15 @@ pub async fn cancel(
     show_now(&state, &caller).await
 }
 
+/// Resume a subscription set to cancel.
+///
+/// The subscription renews at the end of the period again.
 #[utoipa::path(
     post,
     path = "/api/v1/subscription/resume",
     operation_id = "resume_subscription",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:write"])),
     responses(
         (status = 200, description = "A scheduled cancellation is undone: the subscription renews; the subscription as it is now", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
@@ -482,12 +502,16 @@ pub struct PortalAnswer {
     pub url: String,
 }
 
+/// Open Stripe's customer portal.
+///
+/// Answers the portal's address, where the customer changes their card; it returns to the
+/// organization's billing page.
 #[utoipa::path(
     post,
     path = "/api/v1/portal_sessions",
     operation_id = "create_portal_session",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:write"])),
     responses(
         (status = 201, description = "A card portal session to send the customer to", body = PortalAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),

@@ -115,12 +115,17 @@ fn page_of(raw: Option<&str>) -> Result<(u32, Option<String>), ApiError> {
     Ok((limit, cursor))
 }
 
+/// The organization's invoices.
+///
+/// Newest first, with links to Stripe's hosted page and PDF. Paged with `limit` and
+/// `starting_after` (the last `id` of the page before); `has_more` says whether another page
+/// follows.
 #[utoipa::path(
     get,
     path = "/api/v1/invoices",
     operation_id = "list_invoices",
     tag = "billing",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:read"])),
     params(InvoiceQuery),
     responses(
         (status = 200, description = "A page of the organization's invoices, newest first", body = InvoiceList),

@@ -2,9 +2,11 @@
 //! organization may do. Authenticated by per-organization API keys; every error is JSON with a
 //! stable code, a message a developer can act on, and the field at fault. Also the browser's page
 //! for the keys (`keys_page`, compiled for the server and the browser; `keys_forms` is what its
-//! server functions do there). Everything else is server only.
+//! server functions do there) and the API reference page generated from the OpenAPI document
+//! (`pages`; `reference` reads the document for it). Everything else is server only.
 
 pub mod keys_page;
+pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod billing;
@@ -24,6 +26,8 @@ pub mod keys_forms;
 pub mod openapi;
 #[cfg(feature = "ssr")]
 pub mod plans;
+#[cfg(feature = "ssr")]
+pub mod reference;
 #[cfg(feature = "ssr")]
 pub mod scopes;
 #[cfg(feature = "ssr")]

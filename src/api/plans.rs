@@ -72,6 +72,10 @@ pub struct CreditPackOffer {
     pub amount_cents: i64,
 }
 
+/// The plan catalog as customers see it.
+///
+/// Prices, intervals, limits per meter, features, trial days and the credit pack. Needs no API
+/// key.
 #[utoipa::path(
     get,
     path = "/api/v1/plans",

@@ -11,12 +11,15 @@ use super::ApiError;
 use crate::usage::summary::{self, UsageSummary};
 use crate::web::state::AppState;
 
+/// Usage per meter and day.
+///
+/// Actions per meter over the current and the previous period, in total and per day (UTC).
 #[utoipa::path(
     get,
     path = "/api/v1/usage/summary",
     operation_id = "get_usage_summary",
     tag = "usage",
-    security(("api_key" = [])),
+    security(("api_key" = ["billing:read"])),
     responses(
         (status = 200, description = "Actions per meter and day, this period and the one before", body = UsageSummary),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),

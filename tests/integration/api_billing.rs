@@ -744,3 +744,48 @@ async fn check_alone(base: String, scratch: std::path::PathBuf, status: StatusCo
     crate::documented::assert_documented_at(&base, &scratch, "GET", "/api/v1/plans", status, &body)
         .await;
 }
+
+#[tokio::test]
+async fn the_api_reference_page_is_generated_from_the_document_and_needs_no_script() {
+    let app = TestApp::spawn().await;
+    // Anyone may read it, signed in or not.
+    let page = app.get("/docs/api").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    let doc: Value = app
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("the document");
+    // Every endpoint and every status of the document is on the page.
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let title = format!("{} {path}", method.to_uppercase());
+            assert!(html.contains(&title), "{title} is on the page");
+            let id = op["operationId"].as_str().expect("an operation id");
+            assert!(html.contains(&format!("id=\"op-{id}\"")), "{id}");
+        }
+    }
+    assert!(
+        html.contains("<h1>Billing portal API reference</h1>"),
+        "{html}"
+    );
+    assert!(html.contains("<code>billing:write</code>"));
+    assert!(html.contains("none (public, no API key)"));
+    assert!(html.contains("<caption>Request fields (CheckoutRequest)</caption>"));
+    assert!(html.contains("<caption>Query parameters</caption>"));
+    assert!(html.contains("id=\"schema-InvoiceList\""));
+    assert!(html.contains("href=\"#schema-ErrorAnswer\""));
+    // The API keys page links to it.
+    app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
+    let keys = app
+        .get("/orgs/acme/api-keys")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(keys.contains("href=\"/docs/api\""), "{keys}");
+    let signed_in = app.get("/docs/api").await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+}
