@@ -12,6 +12,7 @@ use leptos_router::{path, SsrMode};
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
 use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
 use crate::api::keys_page::ApiKeysPage;
+use crate::api::pages::ApiReferencePage;
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
@@ -80,6 +81,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:slug/usage") view=UsagePage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug/credits") view=CreditsPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
+                <Route path=path!("/docs/api") view=ApiReferencePage ssr=SsrMode::Async />
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />

@@ -49,10 +49,11 @@ impl EntitlementsCache {
 #[utoipa::path(
     get,
     path = "/api/v1/entitlements",
-    security(("api_key" = [])),
+    security(("api_key" = ["entitlements:read"])),
     responses(
         (status = 200, description = "What the organization may do now", body = crate::usage::entitlements::Entitlements),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `entitlements:read` scope", body = super::openapi::ErrorAnswer),
         (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
     )
 )]

@@ -158,8 +158,8 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
         <section class="page-heading">
             <h1>"API keys"</h1>
             <p class="muted">
-                "Your product records billable actions and reads entitlements with these keys. "
-                <a href="/api/v1/openapi.json">"API reference (OpenAPI)"</a>
+                "Your product records billable actions, reads entitlements and runs its billing with these keys. "
+                <a href="/docs/api">"API reference"</a>" ("<a href="/api/v1/openapi.json">"OpenAPI document"</a>")"
             </p>
         </section>
         {secret}

@@ -2,12 +2,20 @@
 //! organization may do. Authenticated by per-organization API keys; every error is JSON with a
 //! stable code, a message a developer can act on, and the field at fault. Also the browser's page
 //! for the keys (`keys_page`, compiled for the server and the browser; `keys_forms` is what its
-//! server functions do there). Everything else is server only.
+//! server functions do there) and the API reference page generated from the OpenAPI document
+//! (`pages`; `reference` reads the document for it). Everything else is server only.
 
 pub mod keys_page;
+pub mod pages;
 
 #[cfg(feature = "ssr")]
+pub mod billing;
+#[cfg(feature = "ssr")]
+pub mod billing_errors;
+#[cfg(feature = "ssr")]
 pub mod entitlements;
+#[cfg(feature = "ssr")]
+pub mod invoices;
 #[cfg(feature = "ssr")]
 pub mod key_misses;
 #[cfg(feature = "ssr")]
@@ -17,9 +25,15 @@ pub mod keys_forms;
 #[cfg(feature = "ssr")]
 pub mod openapi;
 #[cfg(feature = "ssr")]
+pub mod plans;
+#[cfg(feature = "ssr")]
+pub mod reference;
+#[cfg(feature = "ssr")]
 pub mod scopes;
 #[cfg(feature = "ssr")]
 pub mod usage;
+#[cfg(feature = "ssr")]
+pub mod usage_summary;
 
 #[cfg(feature = "ssr")]
 use axum::http::StatusCode;
@@ -137,6 +151,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/usage", post(usage::record_one))
         .route("/api/v1/usage/batch", post(usage::record_batch))
         .route("/api/v1/entitlements", get(entitlements::show))
+        .route("/api/v1/plans", get(plans::list))
+        .route("/api/v1/subscription", get(billing::show))
+        .route("/api/v1/subscription/change", post(billing::change_plan))
+        .route("/api/v1/subscription/cancel", post(billing::cancel))
+        .route("/api/v1/subscription/resume", post(billing::resume))
+        .route("/api/v1/checkout_sessions", post(billing::start_checkout))
+        .route("/api/v1/portal_sessions", post(billing::open_portal))
+        .route("/api/v1/invoices", get(invoices::list))
+        .route("/api/v1/usage/summary", get(usage_summary::show))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/{*rest}", any(not_found))
 }

@@ -34,13 +34,22 @@ impl Modify for BearerKeys {
 #[openapi(
     info(
         title = "Billing portal API",
-        description = "Record billable actions and ask what an organization may do. Credits are counted in integer milli-credits (1 credit = 1000).",
+        description = "Record billable actions, ask what an organization may do, and run its billing: plans, subscription, Checkout, plan changes, invoices. Credits are counted in integer milli-credits (1 credit = 1000). Every error answers `{\"error\": {\"code\", \"message\", \"field\"?}}` with the HTTP status saying what failed.",
         version = "1"
     ),
     paths(
         super::usage::record_one,
         super::usage::record_batch,
         super::entitlements::show,
+        super::plans::list,
+        super::billing::show,
+        super::billing::start_checkout,
+        super::billing::change_plan,
+        super::billing::cancel,
+        super::billing::resume,
+        super::billing::open_portal,
+        super::invoices::list,
+        super::usage_summary::show,
     ),
     components(schemas(ErrorAnswer, super::ErrorBody)),
     modifiers(&BearerKeys)

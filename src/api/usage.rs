@@ -89,7 +89,7 @@ pub struct BatchAnswer {
 }
 
 /// Parses JSON, telling malformed JSON (400) from a well-formed body with a bad field (422).
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -300,7 +300,7 @@ fn answer(catalog: &Catalog, action: &NewAction, outcome: Outcome) -> ActionAnsw
 #[utoipa::path(
     post,
     path = "/api/v1/usage",
-    security(("api_key" = [])),
+    security(("api_key" = ["usage:write"])),
     request_body = ActionRequest,
     responses(
         (status = 200, description = "Allowed and recorded (or a repeated key: the same answer, nothing new recorded)", body = ActionAnswer),
@@ -308,6 +308,7 @@ fn answer(catalog: &Catalog, action: &NewAction, outcome: Outcome) -> ActionAnsw
         (status = 409, description = "The idempotency key was used for another tier", body = ActionAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `usage:write` scope", body = super::openapi::ErrorAnswer),
         (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
@@ -334,12 +335,13 @@ pub async fn record_one(
 #[utoipa::path(
     post,
     path = "/api/v1/usage/batch",
-    security(("api_key" = [])),
+    security(("api_key" = ["usage:write"])),
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Each action answered on its own, in order", body = BatchAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `usage:write` scope", body = super::openapi::ErrorAnswer),
         (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 422, description = "An action is invalid or the batch is too large; nothing was recorded", body = super::openapi::ErrorAnswer),
     )

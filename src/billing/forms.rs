@@ -329,8 +329,10 @@ pub async fn change_page(slug: &str, plan: &str) -> Result<Page<ChangeView>, App
 
 /// Settles the Checkout the customer came back from (a plan through billing, the same code as
 /// the webhook, so the new plan shows even if the webhook is late; a credit pack through usage,
-/// credited once, here or by the webhook, whichever comes first), then sends them on.
-pub async fn checkout_success_page(session_id: &str) -> Result<Page<()>, AppError> {
+/// credited once, here or by the webhook, whichever comes first), then sends them on: after a
+/// plan, to `next` when it is a path of the portal (a Checkout opened through the API with its
+/// own `success_url`), else to the billing page.
+pub async fn checkout_success_page(session_id: &str, next: &str) -> Result<Page<()>, AppError> {
     let signed_in = Visitor::reading().await?.signed_in().await?;
     let deps = Deps::of_request()?;
     let settled =
@@ -370,7 +372,10 @@ pub async fn checkout_success_page(session_id: &str) -> Result<Page<()>, AppErro
                 membership.org.name
             );
             signed_in.flash(Flash::notice(message)).await?;
-            billing_path(&membership.org.slug)
+            match use_cases::LocalPath::parse(next) {
+                Some(next) => next.as_str().to_owned(),
+                None => billing_path(&membership.org.slug),
+            }
         }
     };
     redirect(&target);

@@ -137,12 +137,14 @@ pub async fn change_page(
     Ok(super::forms::change_page(&slug, &plan).await?)
 }
 
-/// `/billing/success?session_id=...`: settles the Checkout and redirects (it shows nothing).
+/// `/billing/success?session_id=...[&next=/path]`: settles the Checkout and redirects (it shows
+/// nothing); to `next` after a plan's Checkout when that is a path of the portal.
 #[server(prefix = "/forms", endpoint = "read/billing-success")]
 pub async fn checkout_success_page(
     #[server(default)] session_id: String,
+    #[server(default)] next: String,
 ) -> Result<Page<()>, PageError> {
-    Ok(super::forms::checkout_success_page(&session_id).await?)
+    Ok(super::forms::checkout_success_page(&session_id, &next).await?)
 }
 
 /// `/billing/cancel?org=...`
@@ -476,7 +478,11 @@ fn change_view(view: ChangeView, token: String) -> impl IntoView {
 /// Where Stripe sends the customer after paying; the server settles and redirects.
 #[component]
 pub fn CheckoutSuccessPage() -> impl IntoView {
-    let page = Resource::new(query_param("session_id"), checkout_success_page);
+    let (session_id, next) = (query_param("session_id"), query_param("next"));
+    let page = Resource::new(
+        move || (session_id(), next()),
+        |(session_id, next)| checkout_success_page(session_id, next),
+    );
     show_page(page, |_| "Checkout".to_owned(), |_, _| ())
 }
 

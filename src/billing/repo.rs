@@ -233,6 +233,19 @@ pub async fn open_checkout(
         .await
 }
 
+/// The organization's open Checkout with the plan it sells (`None` for a credit pack).
+pub async fn open_checkout_with_plan(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Option<(String, String, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT id, url, plan_key FROM checkout_sessions WHERE org_id = $1 AND status = 'open'",
+    )
+    .bind(org_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Records a new open session; `false` when the organization already has one open.
 pub async fn insert_checkout(
     db: impl PgExecutor<'_>,
@@ -351,6 +364,49 @@ pub async fn orgs_of_customers(
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Up to `limit` of the organization's invoices, newest first, after the invoice
+/// `starting_after` (a cursor, as Stripe pages lists). `None` when the cursor is not one of the
+/// organization's invoices.
+pub async fn invoices_after(
+    db: &sqlx::PgPool,
+    org_id: Uuid,
+    starting_after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Option<Vec<Invoice>>> {
+    let cursor: Option<(DateTime<Utc>, String)> = match starting_after {
+        None => None,
+        Some(id) => {
+            let found = sqlx::query_as(
+                "SELECT created, stripe_invoice_id FROM invoices
+                 WHERE org_id = $1 AND stripe_invoice_id = $2",
+            )
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+            match found {
+                Some(found) => Some(found),
+                None => return Ok(None),
+            }
+        }
+    };
+    let (created, id) = cursor.unzip();
+    let rows = sqlx::query_as(
+        "SELECT stripe_invoice_id, number, status, currency, amount_due, amount_paid, period_start,
+                period_end, hosted_invoice_url, invoice_pdf, created
+         FROM invoices
+         WHERE org_id = $1 AND ($2::timestamptz IS NULL OR (created, stripe_invoice_id) < ($2, $3))
+         ORDER BY created DESC, stripe_invoice_id DESC LIMIT $4",
+    )
+    .bind(org_id)
+    .bind(created)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(Some(rows))
 }
 
 pub async fn invoices(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<Invoice>> {

@@ -50,6 +50,21 @@ impl Manager {
             email: email.to_owned(),
         })
     }
+
+    /// The organization's billing as its API key acts on it. An API key is issued by an owner or
+    /// admin and holds the organization's billing scopes, so holding a verified key is the
+    /// permission; Stripe's customer (when one has to be made) gets the first owner's e-mail, as
+    /// if that owner had clicked. [`BillingError::NotAllowed`] when the organization has no owner.
+    pub async fn for_api_key(db: &PgPool, org_id: Uuid) -> Result<Self, BillingError> {
+        let (org, user_id, email) = crate::orgs::repo::first_owner(db, org_id)
+            .await?
+            .ok_or(BillingError::NotAllowed)?;
+        Ok(Self {
+            org,
+            user_id,
+            email,
+        })
+    }
 }
 
 /// Which trial rule refused a trial. The `Display` is the sentence shown to the customer.
@@ -174,12 +189,45 @@ fn kept_after_change(
         .map(|until| (current_key, until))
 }
 
-/// Where Stripe sends the customer after Checkout: (success, cancel).
-fn checkout_return_urls(public_url: &str, slug: &str) -> (String, String) {
-    (
-        format!("{public_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"),
-        format!("{public_url}/billing/cancel?org={slug}"),
-    )
+/// A path on the portal's own site (`/orgs/acme/usage`), checked as every redirect target is
+/// ([`crate::web::redirect::local_path`]): only [`LocalPath::parse`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPath(String);
+
+impl LocalPath {
+    pub fn parse(raw: &str) -> Option<Self> {
+        crate::web::redirect::local_path(raw).map(|p| Self(p.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a Checkout's customer lands instead of the billing pages, when the caller says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnPaths {
+    /// After paying: the success page still settles the Checkout first, then redirects here.
+    pub success: Option<LocalPath>,
+    /// After going back from Checkout (nothing to settle).
+    pub cancel: Option<LocalPath>,
+}
+
+/// Where Stripe sends the customer after Checkout: (success, cancel). The success address is
+/// always the portal's success page, so the plan is applied at once even if the webhook is late.
+fn checkout_return_urls(public_url: &str, slug: &str, returns: &ReturnPaths) -> (String, String) {
+    let mut success = format!("{public_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}");
+    if let Some(next) = &returns.success {
+        success.push_str("&next=");
+        success.extend(url::form_urlencoded::byte_serialize(
+            next.as_str().as_bytes(),
+        ));
+    }
+    let cancel = match &returns.cancel {
+        Some(path) => format!("{public_url}{}", path.as_str()),
+        None => format!("{public_url}/billing/cancel?org={slug}"),
+    };
+    (success, cancel)
 }
 
 async fn live_subscription(db: &PgPool, org_id: Uuid) -> Result<Stored, BillingError> {
@@ -281,6 +329,9 @@ pub struct CheckoutStarted {
     pub url: String,
     /// The organization's open Checkout was reused rather than a new one created.
     pub reused: bool,
+    /// The plan the Checkout sells (a reused one may sell another plan than asked for, or a
+    /// credit pack: `None`).
+    pub plan_key: Option<String>,
 }
 
 /// Starts Stripe Checkout for a paid plan. One open Checkout per organization: a second attempt
@@ -291,17 +342,32 @@ pub async fn start_checkout(
     who: &Manager,
     plan_key: &str,
 ) -> Result<CheckoutStarted, BillingError> {
+    start_checkout_returning(deps, who, plan_key, &ReturnPaths::default()).await
+}
+
+/// [`start_checkout`], with the customer sent back to `returns` rather than the billing pages. A
+/// reused Checkout keeps the return paths it was opened with.
+pub async fn start_checkout_returning(
+    deps: BillingDeps<'_>,
+    who: &Manager,
+    plan_key: &str,
+    returns: &ReturnPaths,
+) -> Result<CheckoutStarted, BillingError> {
     let plan = paid_plan(deps.catalog, plan_key)?;
-    let reused = |(_, url): (String, String)| CheckoutStarted { url, reused: true };
-    if let Some(open) = repo::open_checkout(deps.db, who.org.id).await? {
+    let reused = |(_, url, plan_key): (String, String, Option<String>)| CheckoutStarted {
+        url,
+        reused: true,
+        plan_key,
+    };
+    if let Some(open) = repo::open_checkout_with_plan(deps.db, who.org.id).await? {
         return Ok(reused(open));
     }
     let customer = customer(deps, who).await?;
     let price = price_of(deps, plan).await?;
-    let (success, cancel) = checkout_return_urls(deps.public_url, &who.org.slug);
+    let (success, cancel) = checkout_return_urls(deps.public_url, &who.org.slug, returns);
     let mut tx = deps.db.begin().await?;
     repo::lock_checkouts(&mut tx, who.org.id).await?;
-    if let Some(open) = repo::open_checkout(&mut *tx, who.org.id).await? {
+    if let Some(open) = repo::open_checkout_with_plan(&mut *tx, who.org.id).await? {
         return Ok(reused(open));
     }
     let link = deps
@@ -320,6 +386,7 @@ pub async fn start_checkout(
     Ok(CheckoutStarted {
         url: link.url,
         reused: false,
+        plan_key: Some(plan.key.clone()),
     })
 }
 
@@ -425,7 +492,9 @@ impl ChangePreview {
     }
 }
 
-/// What switching to `plan_key` costs, before the customer confirms. Changes nothing.
+/// What switching to `plan_key` costs, before the customer confirms. Changes nothing. The plan
+/// the organization is already on has nothing to preview ([`Unchanged::AlreadyOn`], as
+/// [`change_plan`] answers).
 pub async fn preview_plan_change(
     deps: BillingDeps<'_>,
     who: &Manager,
@@ -434,6 +503,11 @@ pub async fn preview_plan_change(
     let target = paid_plan(deps.catalog, plan_key)?.clone();
     let stored = live_subscription(deps.db, who.org.id).await?;
     let current = current_plan(deps.catalog, &stored)?;
+    if target.key == current.key {
+        return Err(BillingError::NothingToChange(Unchanged::AlreadyOn {
+            plan: target.name,
+        }));
+    }
     let effect = if is_upgrade(&current, &target) {
         let price = price_of(deps, &target).await?;
         let (due_cents, currency) = deps
@@ -654,7 +728,8 @@ mod tests {
 
     #[test]
     fn checkout_comes_back_to_the_success_page_with_the_session_and_to_the_org_on_cancel() {
-        let (success, cancel) = checkout_return_urls("https://billing.example.com", "acme");
+        let base = "https://billing.example.com";
+        let (success, cancel) = checkout_return_urls(base, "acme", &ReturnPaths::default());
         assert_eq!(
             success,
             "https://billing.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
@@ -663,6 +738,33 @@ mod tests {
             cancel,
             "https://billing.example.com/billing/cancel?org=acme"
         );
+        // A caller's own paths: the success page still settles first, then goes on.
+        let returns = ReturnPaths {
+            success: LocalPath::parse("/orgs/acme/usage?from=api&x=1"),
+            cancel: LocalPath::parse("/orgs/acme/plans"),
+        };
+        let (success, cancel) = checkout_return_urls(base, "acme", &returns);
+        assert_eq!(
+            success,
+            "https://billing.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}&next=%2Forgs%2Facme%2Fusage%3Ffrom%3Dapi%26x%3D1"
+        );
+        assert_eq!(cancel, "https://billing.example.com/orgs/acme/plans");
+    }
+
+    #[test]
+    fn return_paths_stay_on_the_portal() {
+        assert!(LocalPath::parse("/orgs/acme/billing").is_some());
+        for foreign in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/%2F%2Fevil.example",
+            "javascript:alert(1)",
+            "orgs/acme",
+            "",
+        ] {
+            assert_eq!(LocalPath::parse(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

@@ -114,6 +114,33 @@ pub async fn add_member(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// The organization and its first owner (the longest-standing), who stands for it where no
+/// person is asking (an API key): `(org, user id, e-mail)`.
+pub async fn first_owner(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Option<(Org, Uuid, String)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        org: Org,
+        user_id: Uuid,
+        email: String,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT o.id, o.name, o.slug, o.created_at, u.id AS user_id, u.email
+         FROM organizations o
+         JOIN memberships m ON m.org_id = o.id AND m.role = 'owner'
+         JOIN users u ON u.id = m.user_id
+         WHERE o.id = $1
+         ORDER BY m.created_at, u.id LIMIT 1",
+    )
+    .bind(org_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.org, r.user_id, r.email)))
+}
+
 /// Every organization the user belongs to, by name.
 pub async fn memberships_of(
     db: impl PgExecutor<'_>,

@@ -3,7 +3,8 @@
 //! organization's dashboard (`dashboard_card`), and with `ssr` the group-commit writer of
 //! actions, the credit ledger, the credit use cases (`credit_service`: buying packs, auto top-up
 //! settings, admin adjustments, settling a paid Checkout), refunds, auto top-up, reconciliation
-//! and what the pages' server functions do (`forms`). The usage and credits pages (`pages`)
+//! and what the pages' server functions do (`forms`). `summary` is the usage per meter and day
+//! the API answers. The usage and credits pages (`pages`)
 //! compile for the server and the browser.
 
 pub mod chart;
@@ -14,6 +15,7 @@ pub mod dashboard_card;
 pub mod entitlements;
 pub mod pages;
 pub mod period;
+pub mod summary;
 pub mod warnings;
 
 #[cfg(feature = "ssr")]

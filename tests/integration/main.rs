@@ -3,8 +3,10 @@
 mod harness;
 
 mod accounts;
+mod api_billing;
 mod billing;
 mod billing_use_cases;
+mod documented;
 mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
