@@ -311,9 +311,9 @@ impl Settings {
             login_attempts_per_account: 5,
             login_attempts_per_ip: 20,
             api_key_misses_per_ip: 30,
-            api_rate_limit_usage: crate::api::rate_limit::Limit::every(25_000, 1),
-            api_rate_limit_read: crate::api::rate_limit::Limit::every(2_000, 1),
-            api_rate_limit_billing: crate::api::rate_limit::Limit::every(100, 60),
+            api_rate_limit_usage: crate::api::rate_limit::Limits::default().usage,
+            api_rate_limit_read: crate::api::rate_limit::Limits::default().read,
+            api_rate_limit_billing: crate::api::rate_limit::Limits::default().billing,
             instance_heartbeat_seconds: 5,
             signups_per_ip_per_hour: 20,
             orgs_per_account_per_day: 10,
@@ -437,6 +437,21 @@ mod tests {
             server, cargo_leptos,
             "Leptos.toml (read by the server) and Cargo.toml (read by cargo-leptos) disagree"
         );
+    }
+
+    #[test]
+    fn the_rate_limit_defaults_of_the_command_line_are_the_documented_ones() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Line {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = Line::try_parse_from(["billing-portal"]).expect("defaults parse");
+        let defaults = crate::api::rate_limit::Limits::default();
+        assert_eq!(parsed.settings.api_rate_limit_usage, defaults.usage);
+        assert_eq!(parsed.settings.api_rate_limit_read, defaults.read);
+        assert_eq!(parsed.settings.api_rate_limit_billing, defaults.billing);
     }
 
     #[test]

@@ -304,13 +304,15 @@ impl Application {
                 catalog.clone(),
             )),
         ];
-        background.push(tokio::spawn(crate::api::rate_limit::instances::beat_forever(
-            database.pool.clone(),
-            instance,
-            heartbeat,
-            limits.instances(),
-            limits,
-        )));
+        background.push(tokio::spawn(
+            crate::api::rate_limit::instances::beat_forever(
+                database.pool.clone(),
+                instance,
+                heartbeat,
+                limits.instances(),
+                limits,
+            ),
+        ));
         background.push(tokio::spawn(
             crate::api::idempotency::store::delete_expired_forever(database.pool.clone()),
         ));

@@ -48,7 +48,9 @@ impl Scope {
             Scope::UsageWrite => "Record usage and set gauges",
             Scope::EntitlementsRead => "Read entitlements, features and limits",
             Scope::BillingRead => "Read the plan, subscription, invoices and usage summaries",
-            Scope::BillingWrite => "Start Checkout, change, cancel or resume the plan, open the card portal",
+            Scope::BillingWrite => {
+                "Start Checkout, change, cancel or resume the plan, open the card portal"
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod api_guard;
 mod billing;
 mod billing_use_cases;
 mod hardening_abuse;

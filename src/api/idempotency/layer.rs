@@ -84,9 +84,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 org_id: caller.org_id,
                 key: Some(key),
             };
-            let response = next
-                .run(Request::from_parts(parts, Body::from(body)))
-                .await;
+            let response = next.run(Request::from_parts(parts, Body::from(body))).await;
             held.settle(response).await
         }
     }

@@ -101,7 +101,10 @@ mod tests {
 
     #[test]
     fn keys_are_visible_ascii_of_bounded_length() {
-        assert_eq!(parse_key(b"job-42:retry/1").as_deref(), Ok("job-42:retry/1"));
+        assert_eq!(
+            parse_key(b"job-42:retry/1").as_deref(),
+            Ok("job-42:retry/1")
+        );
         assert_eq!(parse_key(b""), Err(BadKey::Length));
         assert_eq!(parse_key(&[b'a'; 256]), Err(BadKey::Length));
         assert!(parse_key(&[b'a'; 255]).is_ok());
@@ -113,10 +116,22 @@ mod tests {
     #[test]
     fn a_repeat_matches_only_the_same_request() {
         let first = Fingerprint::of("POST", "/api/v1/usage", b"{\"tier\":\"small\"}");
-        assert_eq!(first, Fingerprint::of("POST", "/api/v1/usage", b"{\"tier\":\"small\"}"));
-        assert_ne!(first, Fingerprint::of("POST", "/api/v1/usage", b"{\"tier\":\"large\"}"));
-        assert_ne!(first, Fingerprint::of("POST", "/api/v1/usage/batch", b"{\"tier\":\"small\"}"));
-        assert_ne!(first, Fingerprint::of("PUT", "/api/v1/usage", b"{\"tier\":\"small\"}"));
+        assert_eq!(
+            first,
+            Fingerprint::of("POST", "/api/v1/usage", b"{\"tier\":\"small\"}")
+        );
+        assert_ne!(
+            first,
+            Fingerprint::of("POST", "/api/v1/usage", b"{\"tier\":\"large\"}")
+        );
+        assert_ne!(
+            first,
+            Fingerprint::of("POST", "/api/v1/usage/batch", b"{\"tier\":\"small\"}")
+        );
+        assert_ne!(
+            first,
+            Fingerprint::of("PUT", "/api/v1/usage", b"{\"tier\":\"small\"}")
+        );
     }
 
     #[test]

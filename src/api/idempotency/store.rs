@@ -21,7 +21,14 @@ pub enum Claim {
     InProgress,
 }
 
-type Row = (String, String, Vec<u8>, Option<i16>, Option<Value>, Option<Vec<u8>>);
+type Row = (
+    String,
+    String,
+    Vec<u8>,
+    Option<i16>,
+    Option<Value>,
+    Option<Vec<u8>>,
+);
 
 pub async fn claim(
     db: &PgPool,

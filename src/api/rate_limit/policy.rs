@@ -81,7 +81,9 @@ impl FromStr for Limit {
         if text.eq_ignore_ascii_case("off") {
             return Ok(Limit::Off);
         }
-        let bad = || format!("{text:?} is not a rate limit: write N/Ws (such as 600/60s, 100/1m or 5000/1h) or off");
+        let bad = || {
+            format!("{text:?} is not a rate limit: write N/Ws (such as 600/60s, 100/1m or 5000/1h) or off")
+        };
         let (quota, window) = text.split_once('/').ok_or_else(bad)?;
         let quota: u32 = quota.trim().parse().map_err(|_| bad())?;
         let window = window.trim();
@@ -94,7 +96,9 @@ impl FromStr for Limit {
             _ => return Err(bad()),
         };
         if quota == 0 || quota > MAX_QUOTA {
-            return Err(format!("{text:?}: the number of requests must be 1 to {MAX_QUOTA} (or write off)"));
+            return Err(format!(
+                "{text:?}: the number of requests must be 1 to {MAX_QUOTA} (or write off)"
+            ));
         }
         let window = Duration::from_secs(seconds);
         if window.is_zero() || window > MAX_WINDOW {
@@ -131,7 +135,11 @@ pub fn policy_header(class: Class, quota: u32, window: Duration) -> String {
 /// `RateLimit`: the requests the answering instance will still accept now (`r`) and the seconds
 /// until the whole quota is available again (`t`).
 pub fn limit_header(class: Class, remaining: u32, reset: Duration) -> String {
-    format!("\"{}\";r={remaining};t={}", class.name(), ceil_seconds(reset))
+    format!(
+        "\"{}\";r={remaining};t={}",
+        class.name(),
+        ceil_seconds(reset)
+    )
 }
 
 #[cfg(test)]
@@ -145,8 +153,14 @@ mod tests {
         assert_eq!(Class::of("PUT", "/api/v1/gauges/agents"), Class::Usage);
         assert_eq!(Class::of("GET", "/api/v1/entitlements"), Class::Read);
         assert_eq!(Class::of("GET", "/api/v1/usage/summary"), Class::Read);
-        assert_eq!(Class::of("POST", "/api/v1/checkout_sessions"), Class::Billing);
-        assert_eq!(Class::of("POST", "/api/v1/subscription/cancel"), Class::Billing);
+        assert_eq!(
+            Class::of("POST", "/api/v1/checkout_sessions"),
+            Class::Billing
+        );
+        assert_eq!(
+            Class::of("POST", "/api/v1/subscription/cancel"),
+            Class::Billing
+        );
     }
 
     #[test]
@@ -155,7 +169,9 @@ mod tests {
         assert_eq!("100/1m".parse(), Ok(Limit::every(100, 60)));
         assert_eq!("5000/1h".parse(), Ok(Limit::every(5000, 3600)));
         assert_eq!("OFF".parse(), Ok(Limit::Off));
-        for bad in ["", "600", "0/1s", "10/0s", "10/2d", "ten/1s", "10/25h", "-1/1s"] {
+        for bad in [
+            "", "600", "0/1s", "10/0s", "10/2d", "ten/1s", "10/25h", "-1/1s",
+        ] {
             assert!(bad.parse::<Limit>().is_err(), "{bad:?} parsed");
         }
         assert_eq!(Limit::every(25_000, 1).to_string(), "25000/1s");
