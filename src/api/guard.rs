@@ -4,6 +4,8 @@
 //! idempotency ([`super::idempotency`]). Applied to the whole API router, so routes added to
 //! [`super::router`] get them without asking.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{from_fn_with_state, Next};
@@ -15,22 +17,29 @@ use crate::web::state::AppState;
 
 /// The API's routes with their layers and state.
 pub fn apply(routes: Router<AppState>, state: AppState) -> Router {
+    // The layers share one copy of the state: handing each request an `Arc` costs one count,
+    // where a copy of `AppState` would cost one per field.
+    let shared = Arc::new(state.clone());
     routes
         .layer(from_fn_with_state(
-            state.clone(),
+            shared.clone(),
             super::idempotency::layer::guard,
         ))
         .layer(from_fn_with_state(
-            state.clone(),
+            shared.clone(),
             super::rate_limit::layer::limit,
         ))
-        .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn_with_state(shared, authenticate))
         .with_state(state)
 }
 
 /// Looks the key up when one is sent; a request without one goes on as anonymous (public
 /// routes answer it, the others 401 from their extractor).
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !request.headers().contains_key(AUTHORIZATION) {
         return next.run(request).await;
     }

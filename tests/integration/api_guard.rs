@@ -169,6 +169,26 @@ async fn a_usage_only_key_from_the_page_records_usage_but_may_not_read_entitleme
         .to_string();
     assert!(listing.contains(&format!("<td>{shown}</td>")), "{listing}");
 
+    // A refused name keeps the boxes as they were ticked, and creates nothing.
+    let refused = app
+        .submit(
+            "/orgs/acme/api-keys",
+            "/forms/api-keys/create",
+            &[("name", " "), ("billing_read", "on")],
+        )
+        .await;
+    assert_eq!(location(&refused), "/orgs/acme/api-keys");
+    let again = page(&app, "/orgs/acme/api-keys").await;
+    assert!(again.contains("Give the key a name"), "{again}");
+    let input = |id: &str| {
+        let at = again.find(&format!(r#"id="{id}""#)).expect("the box");
+        let start = again[..at].rfind("<input").expect("input");
+        again[start..at + again[at..].find('>').expect("end")].to_owned()
+    };
+    assert!(input("scope-billing_read").contains("checked"), "{again}");
+    assert!(!input("scope-usage_write").contains("checked"), "{again}");
+    assert_eq!(app.count("SELECT count(*) FROM api_keys").await, 1);
+
     // A key made without ticking any box holds every scope.
     let all = key_from_page(&app, "Everything", &[]).await;
     assert!(page(&app, "/orgs/acme/api-keys")

@@ -21,7 +21,11 @@ use crate::web::state::AppState;
 /// The largest request body read here (axum's own default limit for the handlers' bodies).
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(
+    State(state): State<std::sync::Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !matches!(*request.method(), Method::POST | Method::PUT) {
         return next.run(request).await;
     }

@@ -14,7 +14,11 @@ use crate::api::keys::Authenticated;
 use crate::api::ApiError;
 use crate::web::state::AppState;
 
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(
+    State(state): State<std::sync::Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let class = Class::of(request.method().as_str(), request.uri().path());
     let holder = match request.extensions().get::<Authenticated>() {
         Some(Authenticated(Ok(caller))) => Holder::Key(caller.key_id),
