@@ -510,6 +510,108 @@ async fn bad_idempotency_keys_are_refused_and_expired_ones_are_forgotten() {
 }
 
 #[tokio::test]
+async fn a_server_error_is_not_saved_so_the_same_idempotency_key_may_retry() {
+    let app = TestApp::spawn().await;
+    acme(&app).await;
+    let key = full_key(&app).await;
+    // The database refuses this one action (as a full disk or a broken constraint would).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_action() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+         CREATE TRIGGER refuse_action BEFORE INSERT ON usage_actions FOR EACH ROW
+             WHEN (NEW.idempotency_key = 'fails') EXECUTE FUNCTION refuse_action();",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("trigger");
+    let failed = post(
+        &app,
+        "/api/v1/usage",
+        &key,
+        Some("retry-me"),
+        action("small", "fails"),
+    )
+    .await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        app.count("SELECT count(*) FROM api_idempotency_keys").await,
+        0,
+        "the key is free"
+    );
+    sqlx::raw_sql("DROP TRIGGER refuse_action ON usage_actions")
+        .execute(&app.pool)
+        .await
+        .expect("drop");
+    let retried = post(
+        &app,
+        "/api/v1/usage",
+        &key,
+        Some("retry-me"),
+        action("small", "fails"),
+    )
+    .await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    assert_eq!(header(&retried, "idempotent-replayed"), None, "it ran");
+    assert_eq!(app.count(ACTIONS).await, 1);
+}
+
+#[tokio::test]
+async fn a_request_whose_client_hangs_up_still_finishes_and_its_answer_is_replayed() {
+    let app = TestApp::spawn().await;
+    acme(&app).await;
+    let key = full_key(&app).await;
+    // Hold the organization's credit row, so the action waits for it.
+    let mut blocker = app.pool.begin().await.expect("tx");
+    sqlx::query(
+        "SELECT 1 FROM credit_accounts c JOIN organizations o ON o.id = c.org_id
+         WHERE o.slug = 'acme' FOR UPDATE OF c",
+    )
+    .fetch_all(&mut *blocker)
+    .await
+    .expect("lock");
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .expect("client");
+    let gave_up = impatient
+        .post(app.url("/api/v1/usage"))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "hang-up")
+        .header("content-type", "application/json")
+        .body(action("small", "h").to_string())
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out");
+    blocker.rollback().await.expect("unlock");
+    // The request went on without its client and saved its answer.
+    let mut saved = 0;
+    for _ in 0..100 {
+        saved = app
+            .count("SELECT count(*) FROM api_idempotency_keys WHERE response_status IS NOT NULL")
+            .await;
+        if saved == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(saved, 1);
+    let retry = post(
+        &app,
+        "/api/v1/usage",
+        &key,
+        Some("hang-up"),
+        action("small", "h"),
+    )
+    .await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(
+        header(&retry, "idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(app.count(ACTIONS).await, 1);
+}
+
+#[tokio::test]
 async fn concurrent_requests_with_one_idempotency_key_have_one_effect() {
     let app = TestApp::spawn().await;
     acme(&app).await;

@@ -3,6 +3,8 @@
 //! and the handler's answer is saved when it is final (2xx or 4xx). Requests without the header
 //! pass through untouched. A concurrent repeat is answered 409 `idempotency_in_progress` with
 //! `Retry-After: 1` rather than waiting, so no request holds a connection on another's behalf.
+//! The claimed request runs in its own task, so it finishes and is saved even when its client
+//! hangs up half-way.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -88,14 +90,22 @@ pub async fn guard(
                 org_id: caller.org_id,
                 key: Some(key),
             };
-            let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-            held.settle(response).await
+            // Run in a task of its own: a client that hangs up does not cut the request short
+            // half-way, and its answer is still saved for the retry.
+            let run = tokio::spawn(async move {
+                let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+                held.settle(response).await
+            });
+            run.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "an idempotent API request failed");
+                ApiError::unavailable().into_response()
+            })
         }
     }
 }
 
-/// A claimed key while its request runs. Dropped unsettled (the client went away and the
-/// handler with it), the key is released, so a retry runs instead of waiting for a lost answer.
+/// A claimed key while its request runs. Dropped unsettled (the handler panicked), the key is
+/// released, so a retry runs instead of waiting for an answer that will never come.
 struct Held {
     db: PgPool,
     org_id: Uuid,
