@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `create-admin EMAIL`, `stripe-emulator`,
-//! `stripe-sync`, `api-key create ORG_SLUG` and `reconcile`.
+//! `stripe-sync`, `api-key create ORG_SLUG [--scope S]...` and `reconcile`.
 
 use std::process::ExitCode;
 
@@ -57,6 +57,10 @@ enum ApiKeyCommand {
         org_slug: String,
         #[arg(long, default_value = "Created from the command line")]
         name: String,
+        /// A scope the key holds (usage:write, entitlements:read, billing:read, billing:write);
+        /// repeat it for several. Without it the key holds all of them.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
     },
 }
 
@@ -76,9 +80,11 @@ pub async fn run() -> ExitCode {
         Command::CreateAdmin { email } => create_admin(cli.settings, &email).await,
         Command::StripeEmulator(args) => stripe_emulator(cli.settings, args).await,
         Command::StripeSync => stripe_sync(cli.settings).await,
-        Command::ApiKey(ApiKeyCommand::Create { org_slug, name }) => {
-            create_api_key(cli.settings, &org_slug, &name).await
-        }
+        Command::ApiKey(ApiKeyCommand::Create {
+            org_slug,
+            name,
+            scopes,
+        }) => create_api_key(cli.settings, &org_slug, &name, &scopes).await,
         Command::Reconcile { repair } => reconcile(cli.settings, repair).await,
     };
     match outcome {
@@ -147,11 +153,27 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
     outcome
 }
 
-async fn create_api_key(settings: Settings, slug: &str, name: &str) -> anyhow::Result<()> {
+async fn create_api_key(
+    settings: Settings,
+    slug: &str,
+    name: &str,
+    scope_names: &[String],
+) -> anyhow::Result<()> {
+    use crate::api::scopes::{Scope, Scopes};
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         anyhow::bail!("--name must be 1 to 100 characters");
     }
+    let picked = scope_names
+        .iter()
+        .map(|n| {
+            Scope::parse(n.trim()).ok_or_else(|| {
+                let known: Vec<_> = Scope::ALL.iter().map(|s| s.name()).collect();
+                anyhow::anyhow!("unknown scope {n:?}; known scopes: {}", known.join(", "))
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let scopes = Scopes::chosen(picked);
     let database = Database::open(&settings).await?;
     let outcome = async {
         let org: Option<(uuid::Uuid,)> =
@@ -161,9 +183,14 @@ async fn create_api_key(settings: Settings, slug: &str, name: &str) -> anyhow::R
                 .await?;
         let (org_id,) =
             org.ok_or_else(|| anyhow::anyhow!("no organization has the slug {slug:?}"))?;
-        let secret = crate::api::keys::create(&database.pool, org_id, name, None).await?;
+        let secret =
+            crate::api::keys::create_with_scopes(&database.pool, org_id, name, None, scopes)
+                .await?;
         println!("{secret}");
-        eprintln!("API key \"{name}\" for {slug}. It is shown only now; store it safely.");
+        eprintln!(
+            "API key \"{name}\" for {slug} with {}. It is shown only now; store it safely.",
+            scopes.names().join(", ")
+        );
         anyhow::Ok(())
     }
     .await;

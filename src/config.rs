@@ -136,6 +136,44 @@ pub struct Settings {
     )]
     pub api_key_misses_per_ip: u32,
 
+    /// API requests per key to `POST /api/v1/usage`, `/usage/batch` and `PUT /api/v1/gauges/*`:
+    /// `N/Ws` (N per W seconds; `m` and `h` also work) or `off`. Shared by all instances.
+    #[arg(
+        long,
+        global = true,
+        env = "API_RATE_LIMIT_USAGE",
+        default_value = "25000/1s"
+    )]
+    pub api_rate_limit_usage: crate::api::rate_limit::Limit,
+
+    /// API read requests (`GET`) per key (or per address without a key): `N/Ws` or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "API_RATE_LIMIT_READ",
+        default_value = "2000/1s"
+    )]
+    pub api_rate_limit_read: crate::api::rate_limit::Limit,
+
+    /// Other API writes per key (Checkout, plan changes, the card portal): `N/Ws` or `off`.
+    #[arg(
+        long,
+        global = true,
+        env = "API_RATE_LIMIT_BILLING",
+        default_value = "100/60s"
+    )]
+    pub api_rate_limit_billing: crate::api::rate_limit::Limit,
+
+    /// Seconds between an instance's heartbeats in `portal_instances`; each instance enforces
+    /// its share of the API's rate limits (limit / live instances).
+    #[arg(
+        long,
+        global = true,
+        env = "INSTANCE_HEARTBEAT_SECONDS",
+        default_value_t = 5
+    )]
+    pub instance_heartbeat_seconds: u64,
+
     /// Sign-ups allowed per client IP address per hour.
     #[arg(
         long,
@@ -273,6 +311,10 @@ impl Settings {
             login_attempts_per_account: 5,
             login_attempts_per_ip: 20,
             api_key_misses_per_ip: 30,
+            api_rate_limit_usage: crate::api::rate_limit::Limits::default().usage,
+            api_rate_limit_read: crate::api::rate_limit::Limits::default().read,
+            api_rate_limit_billing: crate::api::rate_limit::Limits::default().billing,
+            instance_heartbeat_seconds: 5,
             signups_per_ip_per_hour: 20,
             orgs_per_account_per_day: 10,
             orgs_per_ip_per_hour: 20,
@@ -395,6 +437,21 @@ mod tests {
             server, cargo_leptos,
             "Leptos.toml (read by the server) and Cargo.toml (read by cargo-leptos) disagree"
         );
+    }
+
+    #[test]
+    fn the_rate_limit_defaults_of_the_command_line_are_the_documented_ones() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Line {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = Line::try_parse_from(["billing-portal"]).expect("defaults parse");
+        let defaults = crate::api::rate_limit::Limits::default();
+        assert_eq!(parsed.settings.api_rate_limit_usage, defaults.usage);
+        assert_eq!(parsed.settings.api_rate_limit_read, defaults.read);
+        assert_eq!(parsed.settings.api_rate_limit_billing, defaults.billing);
     }
 
     #[test]

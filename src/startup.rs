@@ -117,6 +117,8 @@ pub struct Application {
     public_url: String,
     background: Vec<JoinHandle<()>>,
     local_stripe: Option<LocalStripe>,
+    /// This instance's row in `portal_instances`.
+    instance: uuid::Uuid,
 }
 
 impl Application {
@@ -197,8 +199,26 @@ impl Application {
             secrets: Arc::new(webhook_secrets),
             wake: Arc::new(Notify::new()),
         };
+        let limits = Arc::new(crate::api::rate_limit::RateLimits::new(
+            crate::api::rate_limit::Limits {
+                usage: settings.api_rate_limit_usage,
+                read: settings.api_rate_limit_read,
+                billing: settings.api_rate_limit_billing,
+            },
+        ));
+        // This instance announces itself before it serves, so its first answers already take
+        // its share of the rate limits.
+        let instance = uuid::Uuid::new_v4();
+        let heartbeat = Duration::from_secs(settings.instance_heartbeat_seconds.clamp(1, 300));
+        let live = crate::api::rate_limit::instances::beat(&database.pool, instance, heartbeat)
+            .await
+            .context("announcing this instance in portal_instances")?;
+        limits
+            .instances()
+            .store(live, std::sync::atomic::Ordering::Relaxed);
         let api = crate::api::ApiState {
             key_misses: Arc::new(KeyMissLimiter::new(settings.api_key_misses_per_ip)),
+            limits: limits.clone(),
             ..crate::api::ApiState::default()
         };
         let key_misses = api.key_misses.clone();
@@ -242,7 +262,7 @@ impl Application {
             .route("/webhooks/stripe", post(billing_webhooks::receive))
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
-        let api_routes = crate::api::router().with_state(state.clone());
+        let api_routes = crate::api::service(state.clone());
         let browser = Browser {
             same_origin: SameOrigin::new(&public_url, settings.app_url.is_some())?,
             https: public_url.starts_with("https://"),
@@ -284,6 +304,18 @@ impl Application {
                 catalog.clone(),
             )),
         ];
+        background.push(tokio::spawn(
+            crate::api::rate_limit::instances::beat_forever(
+                database.pool.clone(),
+                instance,
+                heartbeat,
+                limits.instances(),
+                limits,
+            ),
+        ));
+        background.push(tokio::spawn(
+            crate::api::idempotency::store::delete_expired_forever(database.pool.clone()),
+        ));
         background.extend(writers);
         background.extend(usage_writers);
         background.push(tokio::spawn(top_up::work_forever(
@@ -332,6 +364,7 @@ impl Application {
             public_url,
             background,
             local_stripe,
+            instance,
         })
     }
 
@@ -372,6 +405,12 @@ impl Application {
             .await;
         for task in self.background {
             task.abort();
+        }
+        // The others take this instance's share of the rate limits at their next heartbeat.
+        if let Err(e) =
+            crate::api::rate_limit::instances::leave(&self.database.pool, self.instance).await
+        {
+            tracing::warn!(error = %e, "removing this instance from portal_instances failed");
         }
         drop(self.local_stripe);
         let closed = self.database.close().await;

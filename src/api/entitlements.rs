@@ -53,8 +53,8 @@ impl EntitlementsCache {
     responses(
         (status = 200, description = "What the organization may do now", body = crate::usage::entitlements::Entitlements),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
-        (status = 403, description = "The key lacks the `entitlements:read` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `entitlements:read` scope (`missing_scope`)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `read` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn show(State(state): State<AppState>, caller: ApiCaller) -> Result<Response, ApiError> {

@@ -3,6 +3,7 @@
 //! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; known keys are cached for a few
 //! seconds, and revoking a key drops it from this instance's cache at once. A wrong key costs a
 //! read and no write, and wrong keys are throttled per client address ([`super::key_misses`]).
+//! Each key holds the scopes it was made with ([`super::scopes`]), kept with it in the cache.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use sqlx::PgExecutor;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::scopes::Scopes;
 use super::ApiError;
 use crate::web::state::AppState;
 
@@ -38,7 +40,7 @@ pub struct ApiCaller {
     pub key_id: Uuid,
     pub org_id: Uuid,
     /// What the key may do (see [`super::scopes`]).
-    pub scopes: super::scopes::Scopes,
+    pub scopes: Scopes,
 }
 
 /// Verified keys by the hash of their secret.
@@ -87,17 +89,29 @@ pub fn generate() -> NewKey {
     }
 }
 
-/// Creates a key for the organization and returns its secret, which is not stored.
+/// Creates a key for the organization with every scope and returns its secret, which is not
+/// stored.
 pub async fn create(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
     name: &str,
     created_by: Option<Uuid>,
 ) -> sqlx::Result<String> {
+    create_with_scopes(db, org_id, name, created_by, Scopes::all()).await
+}
+
+/// Creates a key that holds only `scopes` and returns its secret, which is not stored.
+pub async fn create_with_scopes(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    name: &str,
+    created_by: Option<Uuid>,
+    scopes: Scopes,
+) -> sqlx::Result<String> {
     let key = generate();
     sqlx::query(
-        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_keys (id, org_id, name, prefix, secret_hash, created_by, scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(Uuid::new_v4())
     .bind(org_id)
@@ -105,6 +119,7 @@ pub async fn create(
     .bind(&key.prefix)
     .bind(&key.hash[..])
     .bind(created_by)
+    .bind(scopes.names())
     .execute(db)
     .await?;
     Ok(key.secret)
@@ -119,12 +134,14 @@ pub struct KeyRow {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub created_by_email: Option<String>,
+    /// The scope names the key holds.
+    pub scopes: Vec<String>,
 }
 
 pub async fn list(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Result<Vec<KeyRow>> {
     sqlx::query_as(
         "SELECT k.id, k.name, k.prefix, k.created_at, k.last_used_at, k.revoked_at,
-                u.email AS created_by_email
+                u.email AS created_by_email, k.scopes
          FROM api_keys k LEFT JOIN users u ON u.id = k.created_by
          WHERE k.org_id = $1 ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC",
     )
@@ -150,70 +167,80 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
+/// The outcome of authenticating a request's key, left in its extensions by the API's guard
+/// ([`super::guard`]) so the layers after it and the handler's [`ApiCaller`] share one lookup.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Result<ApiCaller, ApiError>);
+
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthorized("Send your API key as `Authorization: Bearer KEY`. Owners create keys on the organization's API keys page.")
-            })?;
-        let secret = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| unauthorized("The Authorization header must be `Bearer KEY`."))?;
-        let hash = digest(secret);
-        if let Some(caller) = state.api.keys.known.get(&hash) {
-            return Ok(caller);
+        if let Some(Authenticated(outcome)) = parts.extensions.get::<Authenticated>() {
+            return outcome.clone();
         }
-        // An address that has sent too many wrong keys is refused before any query.
-        let ip = client_ip(parts);
-        if let Some(wait) = state.api.key_misses.wait(ip) {
-            return Err(throttled(wait));
-        }
-        // Every key is issued in one shape ([`generate`]); anything else is a miss without a query.
-        if !looks_like_a_key(secret) {
-            state.api.key_misses.missed(ip);
-            return Err(unauthorized(
-                "This API key is not valid or has been revoked.",
-            ));
-        }
-        // Looked up by the hash, so the lookup's timing tells nothing about the secret; the
-        // stored hash is compared again in constant time all the same.
-        let found: Option<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, org_id, secret_hash FROM api_keys
-             WHERE secret_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&state.db)
-        .await?;
-        let Some((key_id, org_id, _)) =
-            found.filter(|(_, _, stored)| bool::from(stored.as_slice().ct_eq(&hash[..])))
-        else {
-            // A miss writes nothing; it only counts against the address.
-            state.api.key_misses.missed(ip);
-            return Err(unauthorized(
-                "This API key is not valid or has been revoked.",
-            ));
-        };
-        // Only a good key is marked used; with the cache that is at most once per TTL.
-        sqlx::query("UPDATE api_keys SET last_used_at = now() WHERE id = $1")
-            .bind(key_id)
-            .execute(&state.db)
-            .await?;
-        // Keys carry no stored scopes yet: every key has all of them.
-        let caller = ApiCaller {
-            key_id,
-            org_id,
-            scopes: super::scopes::Scopes::all(),
-        };
-        state.api.keys.known.insert(hash, caller);
-        Ok(caller)
+        authenticate(parts, state).await
     }
+}
+
+/// Authenticates `Authorization: Bearer KEY`: from this instance's cache, else by one lookup (and
+/// the key's `last_used_at` is updated, so at most once per cache TTL).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiCaller, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            unauthorized("Send your API key as `Authorization: Bearer KEY`. Owners create keys on the organization's API keys page.")
+        })?;
+    let secret = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| unauthorized("The Authorization header must be `Bearer KEY`."))?;
+    let hash = digest(secret);
+    if let Some(caller) = state.api.keys.known.get(&hash) {
+        return Ok(caller);
+    }
+    // An address that has sent too many wrong keys is refused before any query.
+    let ip = client_ip(parts);
+    if let Some(wait) = state.api.key_misses.wait(ip) {
+        return Err(throttled(wait));
+    }
+    // Every key is issued in one shape ([`generate`]); anything else is a miss without a query.
+    if !looks_like_a_key(secret) {
+        state.api.key_misses.missed(ip);
+        return Err(unauthorized(
+            "This API key is not valid or has been revoked.",
+        ));
+    }
+    // Looked up by the hash, so the lookup's timing tells nothing about the secret; the stored
+    // hash is compared again in constant time all the same. The same statement marks a good key
+    // used, so last-used costs no second round trip.
+    let found: Option<(Uuid, Uuid, Vec<u8>, Vec<String>)> = sqlx::query_as(
+        "UPDATE api_keys SET last_used_at = now()
+         WHERE secret_hash = $1 AND revoked_at IS NULL
+         RETURNING id, org_id, secret_hash, scopes",
+    )
+    .bind(&hash[..])
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((key_id, org_id, _, scopes)) =
+        found.filter(|(_, _, stored, _)| bool::from(stored.as_slice().ct_eq(&hash[..])))
+    else {
+        // A miss writes nothing (the UPDATE matched no row); it only counts against the address.
+        state.api.key_misses.missed(ip);
+        return Err(unauthorized(
+            "This API key is not valid or has been revoked.",
+        ));
+    };
+    let caller = ApiCaller {
+        key_id,
+        org_id,
+        scopes: Scopes::from_names(&scopes),
+    };
+    state.api.keys.known.insert(hash, caller);
+    Ok(caller)
 }
 
 /// Whether `secret` has the shape of the keys [`generate`] issues.

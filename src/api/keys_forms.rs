@@ -5,7 +5,10 @@
 use uuid::Uuid;
 
 use super::keys;
-use super::keys_page::{ApiKeysView, KeyLine, NewKeyShown, NewKeyValues, NEW_KEY_FORM};
+use super::keys_page::{
+    ApiKeysView, KeyLine, NewKeyShown, NewKeyValues, ScopeChoice, NEW_KEY_FORM,
+};
+use super::scopes::{Scope, Scopes};
 use super::ApiState;
 use crate::error::AppError;
 use crate::web::caller::{dep, redirect, Visitor};
@@ -48,6 +51,7 @@ pub async fn api_keys_page(slug: &str) -> Result<Page<ApiKeysView>, AppError> {
             created: when(Some(k.created_at)),
             last_used: when(k.last_used_at),
             created_by: k.created_by_email.unwrap_or_default(),
+            scopes: scopes_shown(Scopes::from_names(&k.scopes)),
             name: k.name,
             prefix: k.prefix,
         })
@@ -58,6 +62,14 @@ pub async fn api_keys_page(slug: &str) -> Result<Page<ApiKeysView>, AppError> {
         manage: member.membership.role.can_manage(),
         new_key,
         keys,
+        scope_choices: Scope::ALL
+            .into_iter()
+            .map(|scope| ScopeChoice {
+                field: scope.name().replace(':', "_"),
+                name: scope.name().to_owned(),
+                label: scope.label().to_owned(),
+            })
+            .collect(),
         form,
     };
     Ok(Page {
@@ -66,29 +78,45 @@ pub async fn api_keys_page(slug: &str) -> Result<Page<ApiKeysView>, AppError> {
     })
 }
 
-/// Creates a named key (owners and admins) and leaves its secret for the page.
-pub async fn create(visitor: Visitor, slug: &str, typed: String) -> Result<(), PageError> {
+/// How a key's scopes read in the list.
+fn scopes_shown(scopes: Scopes) -> String {
+    if scopes.is_all() {
+        "all scopes".to_owned()
+    } else {
+        scopes.names().join(", ")
+    }
+}
+
+/// Creates a named key with the scopes ticked (none ticked: all) for owners and admins, and
+/// leaves its secret for the page.
+pub async fn create(visitor: Visitor, slug: &str, typed: NewKeyValues) -> Result<(), PageError> {
     let manager = visitor.signed_in().await?.member(slug)?.manager()?;
-    let name = typed.trim().to_owned();
+    let name = typed.name.trim().to_owned();
+    let mut errors = FieldErrors::new();
     if name.is_empty() || name.chars().count() > 100 {
-        let errors = FieldErrors::from([(
+        errors.insert(
             "name".to_owned(),
             "Give the key a name of 1 to 100 characters.".to_owned(),
-        )]);
+        );
+    }
+    // The boxes name only known scopes; anything else is a forged form.
+    let picked: Option<Vec<Scope>> = typed.scopes.iter().map(|n| Scope::parse(n)).collect();
+    let (Some(picked), true) = (picked, errors.is_empty()) else {
         return form_state::refuse(
             manager.signed_in.session(),
             &form_key(slug),
             &keys_path(slug),
-            &NewKeyValues { name: typed },
+            &typed,
             errors,
         )
         .await;
-    }
-    let secret = keys::create(
+    };
+    let secret = keys::create_with_scopes(
         manager.signed_in.db(),
         manager.org_id(),
         &name,
         Some(manager.signed_in.user.id),
+        Scopes::chosen(picked),
     )
     .await?;
     manager

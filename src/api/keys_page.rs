@@ -1,6 +1,7 @@
 //! The organization's API keys page, with its read function and its forms as server functions:
-//! owners and admins create (named) keys, see each secret once (on the page the creation
-//! redirects to), and revoke keys; members see the list only. What the functions do on the
+//! owners and admins create (named) keys with the scopes they pick (none picked: all), see each
+//! secret once (on the page the creation redirects to), and revoke keys; members see the list,
+//! with each key's scopes and when it was last used. What the functions do on the
 //! server is in [`super::keys_forms`].
 
 use leptos::prelude::*;
@@ -24,7 +25,20 @@ pub struct ApiKeysView {
     /// The key just created, shown this once.
     pub new_key: Option<NewKeyShown>,
     pub keys: Vec<KeyLine>,
+    /// The scopes a new key may be given, in order.
+    pub scope_choices: Vec<ScopeChoice>,
     pub form: Kept<NewKeyValues>,
+}
+
+/// One scope checkbox of the new key form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeChoice {
+    /// The form field (`usage_write`).
+    pub field: String,
+    /// The scope's name (`usage:write`).
+    pub name: String,
+    /// What it allows.
+    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,12 +58,16 @@ pub struct KeyLine {
     /// `YYYY-MM-DD HH:MM UTC`, or `never`.
     pub last_used: String,
     pub created_by: String,
+    /// The scope names the key holds, or `all scopes`.
+    pub scopes: String,
 }
 
 /// The new key form as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKeyValues {
     pub name: String,
+    /// The scope names ticked.
+    pub scopes: Vec<String>,
 }
 
 #[server(prefix = "/forms", endpoint = "read/api-keys")]
@@ -66,9 +84,32 @@ pub async fn create_api_key(
     #[server(default)] authenticity_token: String,
     #[server(default)] slug: String,
     #[server(default)] name: String,
+    // The scope checkboxes: `on` when ticked, absent otherwise.
+    #[server(default)] usage_write: String,
+    #[server(default)] entitlements_read: String,
+    #[server(default)] billing_read: String,
+    #[server(default)] billing_write: String,
 ) -> Result<(), PageError> {
     let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
-    super::keys_forms::create(visitor, &slug, name).await
+    let ticked = [
+        ("usage:write", usage_write),
+        ("entitlements:read", entitlements_read),
+        ("billing:read", billing_read),
+        ("billing:write", billing_write),
+    ]
+    .into_iter()
+    .filter(|(_, ticked)| ticked == "on")
+    .map(|(name, _)| name.to_owned())
+    .collect();
+    super::keys_forms::create(
+        visitor,
+        &slug,
+        NewKeyValues {
+            name,
+            scopes: ticked,
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/forms", endpoint = "api-keys/revoke")]
@@ -97,6 +138,7 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
         manage,
         new_key,
         keys,
+        scope_choices,
         form,
         ..
     } = page;
@@ -121,6 +163,21 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
                     <FormError message=form.error(WHOLE_FORM) />
                     <Field label="Name" name="name" value=form.values.name.clone()
                         error=form.error("name") />
+                    <fieldset class="scopes">
+                        <legend>"Scopes"</legend>
+                        <p class="muted" id="scopes-hint">"Pick what the key may do. None picked: the key may do everything."</p>
+                        {scope_choices.into_iter().map(|choice| {
+                            let id = format!("scope-{}", choice.field);
+                            let checked = form.values.scopes.contains(&choice.name);
+                            view! {
+                                <div class="field checkbox">
+                                    <input type="checkbox" id=id.clone() name=choice.field value="on"
+                                        checked=checked aria-describedby="scopes-hint" />
+                                    <label for=id><code>{choice.name}</code>" \u{2014} "{choice.label}</label>
+                                </div>
+                            }
+                        }).collect_view()}
+                    </fieldset>
                     <button type="submit">"Create key"</button>
                 </ActionForm>
             </section>
@@ -146,6 +203,7 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
                     <td>{k.name.clone()}</td>
                     <td><code>{format!("{}…", k.prefix)}</code></td>
                     <td>{if k.revoked { "Revoked" } else { "Active" }}</td>
+                    <td>{k.scopes}</td>
                     <td>{k.created}</td>
                     <td>{k.last_used}</td>
                     <td>{k.created_by}</td>
@@ -169,6 +227,7 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
             <table>
                 <thead><tr>
                     <th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Status"</th>
+                    <th scope="col">"Scopes"</th>
                     <th scope="col">"Created"</th><th scope="col">"Last used"</th>
                     <th scope="col">"Created by"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
                 </tr></thead>

@@ -15,6 +15,10 @@ pub mod billing_errors;
 #[cfg(feature = "ssr")]
 pub mod entitlements;
 #[cfg(feature = "ssr")]
+pub mod guard;
+#[cfg(feature = "ssr")]
+pub mod idempotency;
+#[cfg(feature = "ssr")]
 pub mod invoices;
 #[cfg(feature = "ssr")]
 pub mod key_misses;
@@ -26,6 +30,8 @@ pub mod keys_forms;
 pub mod openapi;
 #[cfg(feature = "ssr")]
 pub mod plans;
+#[cfg(feature = "ssr")]
+pub mod rate_limit;
 #[cfg(feature = "ssr")]
 pub mod reference;
 #[cfg(feature = "ssr")]
@@ -51,14 +57,15 @@ use serde_json::json;
 #[cfg(feature = "ssr")]
 use crate::web::state::AppState;
 
-/// The API's shared in-memory state: verified keys, wrong keys per address and cached
-/// entitlements.
+/// The API's shared in-memory state: verified keys, wrong keys per address, cached
+/// entitlements and the rate limits.
 #[cfg(feature = "ssr")]
 #[derive(Clone, Default)]
 pub struct ApiState {
     pub keys: keys::KeyCache,
     pub key_misses: std::sync::Arc<key_misses::KeyMissLimiter>,
     pub entitlements: std::sync::Arc<entitlements::EntitlementsCache>,
+    pub limits: std::sync::Arc<rate_limit::RateLimits>,
 }
 
 /// A JSON error answer.
@@ -142,6 +149,12 @@ impl From<sqlx::Error> for ApiError {
         tracing::error!(error = %e, "API database error");
         Self::unavailable()
     }
+}
+
+/// The API with its guard layers (key, rate limit, idempotency: see [`guard`]) on every route.
+#[cfg(feature = "ssr")]
+pub fn service(state: AppState) -> Router {
+    guard::apply(router(), state)
 }
 
 /// The API's routes, outside the browser layers (no session or anti-forgery cookies).

@@ -11,6 +11,41 @@ pub struct ErrorAnswer {
     pub error: super::ErrorBody,
 }
 
+/// The 409 of the usage endpoints: an action whose own `idempotency_key` was used for another
+/// tier (an [`ActionAnswer`](super::usage::ActionAnswer)), or an `Idempotency-Key` header reused
+/// or still in flight (an [`ErrorAnswer`]). `anyOf`, since an action answer with its error also
+/// has the error answer's shape.
+pub struct UsageConflict;
+
+impl utoipa::PartialSchema for UsageConflict {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::AnyOfBuilder;
+        use utoipa::openapi::Ref;
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("ActionAnswer"))
+            .item(Ref::from_schema_name("ErrorAnswer"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for UsageConflict {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            "ActionAnswer".to_owned(),
+            super::usage::ActionAnswer::schema(),
+        ));
+        schemas.push(("ErrorAnswer".to_owned(), ErrorAnswer::schema()));
+        <super::usage::ActionAnswer as utoipa::ToSchema>::schemas(schemas);
+        <ErrorAnswer as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 struct BearerKeys;
 
 impl Modify for BearerKeys {
@@ -51,7 +86,7 @@ impl Modify for BearerKeys {
         super::invoices::list,
         super::usage_summary::show,
     ),
-    components(schemas(ErrorAnswer, super::ErrorBody)),
+    components(schemas(ErrorAnswer, super::ErrorBody, UsageConflict)),
     modifiers(&BearerKeys)
 )]
 pub struct ApiDoc;

@@ -42,6 +42,18 @@ impl Scope {
         }
     }
 
+    /// What the scope allows, as the keys page labels its checkbox.
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::UsageWrite => "Record usage and set gauges",
+            Scope::EntitlementsRead => "Read entitlements, features and limits",
+            Scope::BillingRead => "Read the plan, subscription, invoices and usage summaries",
+            Scope::BillingWrite => {
+                "Start Checkout, change, cancel or resume the plan, open the card portal"
+            }
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|scope| scope.name() == name)
     }
@@ -70,6 +82,31 @@ impl Scopes {
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    pub fn is_all(self) -> bool {
+        self == Self::all()
+    }
+
+    /// The names, as stored (`api_keys.scopes`) and shown.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Scope::name).collect()
+    }
+
+    /// The scopes named in `names`; names this version does not know are left out (the table
+    /// refuses them, so there are none but from a newer version).
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Self {
+        Self::of(names.iter().filter_map(|n| Scope::parse(n.as_ref())))
+    }
+
+    /// What a key made with these choices holds: none picked means all.
+    pub fn chosen(scopes: impl IntoIterator<Item = Scope>) -> Self {
+        let picked = Self::of(scopes);
+        if picked.0 == 0 {
+            Self::all()
+        } else {
+            picked
+        }
     }
 }
 
@@ -106,5 +143,19 @@ mod tests {
         assert!(!read_only.contains(Scope::BillingWrite));
         assert_eq!(read_only.iter().count(), 2);
         assert!(Scope::ALL.iter().all(|s| Scopes::all().contains(*s)));
+    }
+
+    #[test]
+    fn a_key_made_without_choosing_holds_every_scope_and_names_round_trip() {
+        assert!(Scopes::chosen([]).is_all());
+        let usage = Scopes::chosen([Scope::UsageWrite]);
+        assert!(!usage.is_all());
+        assert_eq!(usage.names(), vec!["usage:write"]);
+        assert_eq!(Scopes::from_names(&usage.names()), usage);
+        assert_eq!(Scopes::from_names(&Scopes::all().names()), Scopes::all());
+        assert_eq!(
+            Scopes::from_names(&["billing:read", "future:thing"]),
+            Scopes::of([Scope::BillingRead])
+        );
     }
 }

@@ -88,6 +88,17 @@ pub struct BatchAnswer {
     pub results: Vec<ActionAnswer>,
 }
 
+/// The `Idempotency-Key` header every POST and PUT accepts (see `api::idempotency`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// 1 to 255 visible ASCII characters. A repeat with the same key and body answers the saved
+    /// response (`Idempotent-Replayed: true`) and records nothing; kept 24 hours.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}
+
 /// Parses JSON, telling malformed JSON (400) from a well-formed body with a bad field (422).
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -302,15 +313,16 @@ fn answer(catalog: &Catalog, action: &NewAction, outcome: Outcome) -> ActionAnsw
     path = "/api/v1/usage",
     security(("api_key" = ["usage:write"])),
     request_body = ActionRequest,
+    params(IdempotencyHeader),
     responses(
-        (status = 200, description = "Allowed and recorded (or a repeated key: the same answer, nothing new recorded)", body = ActionAnswer),
+        (status = 200, description = "Allowed and recorded (or a repeated key: the same answer, nothing new recorded). With a repeated Idempotency-Key header: the saved answer, with `Idempotent-Replayed: true`", body = ActionAnswer),
         (status = 402, description = "Refused: included actions, credits and the overage allowance are used up", body = ActionAnswer),
-        (status = 409, description = "The idempotency key was used for another tier", body = ActionAnswer),
+        (status = 409, description = "The action's idempotency key was used for another tier (an action answer), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::UsageConflict),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
-        (status = 403, description = "The key lacks the `usage:write` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
-        (status = 422, description = "A field is invalid; nothing was recorded", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `usage:write` scope (`missing_scope`)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `usage` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 422, description = "A field (or the Idempotency-Key header) is invalid; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn record_one(
@@ -337,13 +349,15 @@ pub async fn record_one(
     path = "/api/v1/usage/batch",
     security(("api_key" = ["usage:write"])),
     request_body = BatchRequest,
+    params(IdempotencyHeader),
     responses(
-        (status = 200, description = "Each action answered on its own, in order", body = BatchAnswer),
+        (status = 200, description = "Each action answered on its own, in order. With a repeated Idempotency-Key header: the saved answer, with `Idempotent-Replayed: true`", body = BatchAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
-        (status = 403, description = "The key lacks the `usage:write` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
-        (status = 422, description = "An action is invalid or the batch is too large; nothing was recorded", body = super::openapi::ErrorAnswer),
+        (status = 403, description = "The key lacks the `usage:write` scope (`missing_scope`)", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "The Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `usage` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 422, description = "An action (or the Idempotency-Key header) is invalid or the batch is too large; nothing was recorded", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn record_batch(

@@ -4,6 +4,7 @@ mod harness;
 
 mod accounts;
 mod api_billing;
+mod api_guard;
 mod billing;
 mod billing_use_cases;
 mod documented;
