@@ -155,7 +155,7 @@ fn plan_key(raw: &str) -> Result<&str, ApiError> {
         (status = 200, description = "The organization's subscription and the plan in effect", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:read` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `read` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 503, description = "The portal's database could not answer; retry", body = super::openapi::ErrorAnswer),
     )
 )]
@@ -239,6 +239,7 @@ fn return_path(
     tag = "billing",
     security(("api_key" = ["billing:write"])),
     request_body = CheckoutRequest,
+    params(super::usage::IdempotencyHeader),
     responses(
         (status = 201, description = "A new Checkout was opened", body = CheckoutAnswer),
         (status = 200, description = "The organization's open Checkout for this plan", body = CheckoutAnswer),
@@ -246,9 +247,9 @@ fn return_path(
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
         (status = 404, description = "No such plan (`unknown_plan`)", body = super::openapi::ErrorAnswer),
-        (status = 409, description = "An open Checkout sells something else (`checkout_open`)", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "An open Checkout sells something else (`checkout_open`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid (`invalid_field`, with `field`), or the plan is not sold through Checkout (`plan_not_for_sale`)", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),
         (status = 503, description = "Stripe or the database could not be reached (`stripe_unavailable`, `unavailable`)", body = super::openapi::ErrorAnswer),
     )
@@ -345,6 +346,7 @@ pub struct PlanChangeAnswer {
     tag = "billing",
     security(("api_key" = ["billing:write"])),
     request_body = PlanChangeRequest,
+    params(super::usage::IdempotencyHeader),
     responses(
         (status = 200, description = "The plan changed (an upgrade now with proration, a downgrade at period end), or with `preview` what it would do", body = PlanChangeAnswer),
         (status = 400, description = "The body is not JSON", body = super::openapi::ErrorAnswer),
@@ -352,9 +354,9 @@ pub struct PlanChangeAnswer {
         (status = 402, description = "The card was declined; nothing changed (`card_declined`)", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
         (status = 404, description = "No such plan (`unknown_plan`)", body = super::openapi::ErrorAnswer),
-        (status = 409, description = "No live subscription (`no_subscription`), or already on that plan (`already_on_plan`)", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "No live subscription (`no_subscription`), or already on that plan (`already_on_plan`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid (`invalid_field`), or the plan is not sold through Checkout (`plan_not_for_sale`)", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),
         (status = 503, description = "Stripe or the database could not be reached", body = super::openapi::ErrorAnswer),
     )
@@ -428,12 +430,13 @@ pub async fn change_plan(
     operation_id = "cancel_subscription",
     tag = "billing",
     security(("api_key" = ["billing:write"])),
+    params(super::usage::IdempotencyHeader),
     responses(
         (status = 200, description = "The subscription ends at the end of the period (or trial); the subscription as it is now", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
-        (status = 409, description = "No live subscription (`no_subscription`)", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "No live subscription (`no_subscription`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),
         (status = 503, description = "Stripe or the database could not be reached", body = super::openapi::ErrorAnswer),
     )
@@ -459,12 +462,13 @@ pub async fn cancel(
     operation_id = "resume_subscription",
     tag = "billing",
     security(("api_key" = ["billing:write"])),
+    params(super::usage::IdempotencyHeader),
     responses(
         (status = 200, description = "A scheduled cancellation is undone: the subscription renews; the subscription as it is now", body = SubscriptionAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
-        (status = 409, description = "No live subscription (`no_subscription`)", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "No live subscription (`no_subscription`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),
         (status = 503, description = "Stripe or the database could not be reached", body = super::openapi::ErrorAnswer),
     )
@@ -512,11 +516,13 @@ pub struct PortalAnswer {
     operation_id = "create_portal_session",
     tag = "billing",
     security(("api_key" = ["billing:write"])),
+    params(super::usage::IdempotencyHeader),
     responses(
         (status = 201, description = "A card portal session to send the customer to", body = PortalAnswer),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "The Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),
         (status = 503, description = "Stripe or the database could not be reached", body = super::openapi::ErrorAnswer),
     )

@@ -83,6 +83,7 @@ pub struct CreditPackOffer {
     tag = "billing",
     responses(
         (status = 200, description = "The plan catalog (no API key needed)", body = CatalogAnswer),
+        (status = 429, description = "Too many calls without a key from this address (`rate_limited`); see Retry-After", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn list(State(state): State<AppState>) -> Json<CatalogAnswer> {

@@ -24,7 +24,7 @@ use crate::web::state::AppState;
         (status = 200, description = "Actions per meter and day, this period and the one before", body = UsageSummary),
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:read` scope", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `read` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 503, description = "The portal's database could not answer; retry", body = super::openapi::ErrorAnswer),
     )
 )]

@@ -789,3 +789,74 @@ async fn the_api_reference_page_is_generated_from_the_document_and_needs_no_scri
     let signed_in = app.get("/docs/api").await;
     assert_eq!(signed_in.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_billing_endpoint_refuses_a_key_without_its_scope_and_changes_nothing() {
+    use billing_portal::api::scopes::{Scope, Scopes};
+    let app = TestApp::spawn().await;
+    app.signed_up_owner().await;
+    let org: uuid::Uuid = sqlx::query_scalar("SELECT id FROM organizations WHERE slug = 'acme'")
+        .fetch_one(&app.pool)
+        .await
+        .expect("org");
+    let key_with = |scopes: Scopes| {
+        let pool = app.pool.clone();
+        async move {
+            billing_portal::api::keys::create_with_scopes(&pool, org, "Restricted", None, scopes)
+                .await
+                .expect("key")
+        }
+    };
+    // Everything but billing:read, and everything but billing:write.
+    let no_read = key_with(Scopes::of([
+        Scope::UsageWrite,
+        Scope::EntitlementsRead,
+        Scope::BillingWrite,
+    ]))
+    .await;
+    let no_write = key_with(Scopes::of([
+        Scope::UsageWrite,
+        Scope::EntitlementsRead,
+        Scope::BillingRead,
+    ]))
+    .await;
+    let reads = [
+        "/api/v1/subscription",
+        "/api/v1/invoices",
+        "/api/v1/usage/summary",
+    ];
+    for path in reads {
+        let (status, answer) = app.get_api(path, path, Some(&no_read)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert_eq!(code(&answer), "missing_scope");
+        assert!(answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("billing:read"));
+        let (status, _) = app.get_api(path, path, Some(&no_write)).await;
+        assert_eq!(status, StatusCode::OK, "{path} with billing:read");
+    }
+    let writes: [(&str, Option<Value>); 5] = [
+        ("/api/v1/checkout_sessions", Some(json!({"plan": "pro"}))),
+        ("/api/v1/subscription/change", Some(json!({"plan": "pro"}))),
+        ("/api/v1/subscription/cancel", None),
+        ("/api/v1/subscription/resume", None),
+        ("/api/v1/portal_sessions", None),
+    ];
+    for (path, body) in writes {
+        let (status, answer) = app.post_api(path, Some(&no_write), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+        assert_eq!(code(&answer), "missing_scope");
+        assert!(answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("billing:write"));
+    }
+    assert_eq!(app.checkouts().await, 0, "no Checkout was opened");
+    assert_eq!(app.count("SELECT count(*) FROM billing_customers").await, 0);
+    // The plans need no key, so no scope either.
+    let (status, _) = app
+        .get_api("/api/v1/plans", "/api/v1/plans", Some(&no_read))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
