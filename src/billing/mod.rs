@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod dashboard_card;
+pub mod limits;
 pub mod subscription;
 
 #[cfg(feature = "ssr")]
