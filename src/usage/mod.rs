@@ -21,6 +21,8 @@ pub mod credit_service;
 #[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
+pub mod gauges;
+#[cfg(feature = "ssr")]
 pub mod ledger;
 #[cfg(feature = "ssr")]
 pub mod reconcile;
