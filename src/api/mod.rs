@@ -15,6 +15,8 @@ pub mod keys;
 #[cfg(feature = "ssr")]
 pub mod keys_forms;
 #[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
 pub mod openapi;
 #[cfg(feature = "ssr")]
 pub mod scopes;
@@ -26,7 +28,7 @@ use axum::http::StatusCode;
 #[cfg(feature = "ssr")]
 use axum::response::{IntoResponse, Response};
 #[cfg(feature = "ssr")]
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 #[cfg(feature = "ssr")]
 use axum::{Json, Router};
 #[cfg(feature = "ssr")]
@@ -137,6 +139,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/usage", post(usage::record_one))
         .route("/api/v1/usage/batch", post(usage::record_batch))
         .route("/api/v1/entitlements", get(entitlements::show))
+        .route("/api/v1/features/{key}", get(limits::feature))
+        .route("/api/v1/gauges/{meter}", put(limits::set_gauge))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/{*rest}", any(not_found))
 }

@@ -41,6 +41,8 @@ impl Modify for BearerKeys {
         super::usage::record_one,
         super::usage::record_batch,
         super::entitlements::show,
+        super::limits::feature,
+        super::limits::set_gauge,
     ),
     components(schemas(ErrorAnswer, super::ErrorBody)),
     modifiers(&BearerKeys)

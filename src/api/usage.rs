@@ -89,7 +89,7 @@ pub struct BatchAnswer {
 }
 
 /// Parses JSON, telling malformed JSON (400) from a well-formed body with a bad field (422).
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
@@ -139,6 +139,15 @@ fn validate(
                 "Unknown tier \"{}\". Known tiers: {}.",
                 request.tier,
                 tiers.join(", ")
+            ),
+        ));
+    }
+    if catalog.gauge(&request.tier).is_some() {
+        return Err(ApiError::invalid(
+            field("tier"),
+            format!(
+                "\"{}\" is a gauge, a count now rather than actions: set it with PUT /api/v1/gauges/{}.",
+                request.tier, request.tier
             ),
         ));
     }

@@ -108,6 +108,7 @@ impl GaugeValues {
 pub struct OverLimit {
     pub meter: String,
     pub meter_name: String,
+    pub plan_key: String,
     pub plan_name: String,
     pub limit: u64,
     /// The value that was asked for (or that the organization has).
@@ -152,6 +153,7 @@ fn over_limit(catalog: &Catalog, plan: &Plan, meter: &str, wanted: u64) -> Optio
     Some(OverLimit {
         meter: meter.to_owned(),
         meter_name: catalog.meter_name(meter).to_owned(),
+        plan_key: plan.key.clone(),
         plan_name: plan.name.clone(),
         limit,
         wanted,

@@ -10,6 +10,8 @@ pub mod limits;
 pub mod subscription;
 
 #[cfg(feature = "ssr")]
+pub mod feature_service;
+#[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
 pub mod inbox_writer;
