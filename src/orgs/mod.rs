@@ -19,3 +19,5 @@ pub mod invitation_forms;
 pub mod invitation_repo;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod seats;
