@@ -16,6 +16,7 @@ pub mod forms;
 #[cfg(feature = "ssr")]
 pub mod inbox_writer;
 pub mod pages;
+pub mod pricing;
 #[cfg(feature = "ssr")]
 pub mod reads;
 #[cfg(feature = "ssr")]

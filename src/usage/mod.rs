@@ -12,6 +12,7 @@ pub mod credit_input;
 pub mod credits;
 pub mod dashboard_card;
 pub mod entitlements;
+pub mod gauge_usage;
 pub mod pages;
 pub mod period;
 pub mod warnings;
