@@ -10,16 +10,16 @@ use super::{password, session};
 use crate::billing::catalog::{Catalog, Plan};
 use crate::billing::use_cases::{paid_plan, start_trial, BillingDeps, BillingError, Manager};
 use crate::error::{url_escape, AppError};
+use crate::orgs::model::OrgName;
 use crate::orgs::model::Role;
 use crate::orgs::repo::Membership;
 use crate::stripe_gateway::Gateway;
-use crate::web::state::PublicUrl;
-use crate::orgs::model::OrgName;
 use crate::web::caller::{client_ip, dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};
 use crate::web::form_state::{self, Kept};
 use crate::web::page_error::{FieldErrors, PageError, WHOLE_FORM};
 use crate::web::redirect as targets;
+use crate::web::state::PublicUrl;
 use crate::web::throttle::{wait_in_words, Throttles};
 
 /// The welcome page for visitors; signed-in users go to their current (or first) organization.

@@ -74,7 +74,11 @@ pub struct UpgradeError {
 }
 
 fn upgrade_required(error: UpgradeError) -> Response {
-    (StatusCode::PAYMENT_REQUIRED, Json(UpgradeRequired { error })).into_response()
+    (
+        StatusCode::PAYMENT_REQUIRED,
+        Json(UpgradeRequired { error }),
+    )
+        .into_response()
 }
 
 fn catalog_key(kind: &str, key: &str) -> Result<(), ApiError> {
@@ -231,7 +235,7 @@ pub async fn set_gauge(
         .into_response()),
         Err(GaugeError::Refused(GaugeRefusal::OverLimit(over))) => {
             let path = plans_path(&state.db, caller.org_id).await?;
-            Ok(over_limit(over, format!("{}{path}", state.public_url)))
+            Ok(over_limit(*over, format!("{}{path}", state.public_url)))
         }
         Err(GaugeError::Refused(GaugeRefusal::Unknown)) => Err(unknown("meter", &meter)),
         Err(GaugeError::Refused(GaugeRefusal::NotAGauge)) => Err(ApiError::invalid(
@@ -255,9 +259,8 @@ pub async fn set_gauge(
 }
 
 fn over_limit(over: OverLimit, upgrade_url: String) -> Response {
-    let message = format!(
-        "{over} An owner or admin can upgrade at {upgrade_url}. Nothing was changed."
-    );
+    let message =
+        format!("{over} An owner or admin can upgrade at {upgrade_url}. Nothing was changed.");
     upgrade_required(UpgradeError {
         code: "gauge_limit_reached".into(),
         message,

@@ -685,7 +685,10 @@ mod tests {
         let error = parse("plans/hybrid.toml", &hybrid)
             .expect_err("gauge in the credits model")
             .to_string();
-        assert!(error.contains("field `meters.gauge`: meter \"seats\""), "{error}");
+        assert!(
+            error.contains("field `meters.gauge`: meter \"seats\""),
+            "{error}"
+        );
     }
 
     fn broken(replace: &str, with: &str) -> String {

@@ -63,17 +63,19 @@ pub async fn check_feature(
     }
     let stored = repo::subscription(db, org_id).await?.map(|(s, _)| s);
     let feature_name = catalog.feature_name(feature).to_owned();
-    Ok(match feature_access(catalog, stored.as_ref(), now, feature) {
-        FeatureAccess::Allowed { plan } => FeatureAnswer::Allowed {
-            feature_name,
-            plan: plan.into(),
+    Ok(
+        match feature_access(catalog, stored.as_ref(), now, feature) {
+            FeatureAccess::Allowed { plan } => FeatureAnswer::Allowed {
+                feature_name,
+                plan: plan.into(),
+            },
+            FeatureAccess::NotInPlan { plan, cheapest } => FeatureAnswer::NotInPlan {
+                feature_name,
+                plan: plan.into(),
+                cheapest: cheapest.map(PlanName::from),
+                upgrade_path: plans_path(db, org_id).await?,
+            },
+            FeatureAccess::Unknown => FeatureAnswer::Unknown,
         },
-        FeatureAccess::NotInPlan { plan, cheapest } => FeatureAnswer::NotInPlan {
-            feature_name,
-            plan: plan.into(),
-            cheapest: cheapest.map(PlanName::from),
-            upgrade_path: plans_path(db, org_id).await?,
-        },
-        FeatureAccess::Unknown => FeatureAnswer::Unknown,
-    })
+    )
 }

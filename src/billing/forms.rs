@@ -298,7 +298,10 @@ pub async fn change_page(slug: &str, plan: &str) -> Result<Page<ChangeView>, App
         Ok(preview) => preview,
         // Something to fix before switching: back to the plans page, which says what.
         Err(BillingError::OverGaugeLimits(over)) => {
-            member.signed_in.flash(Flash::alert(over.to_string())).await?;
+            member
+                .signed_in
+                .flash(Flash::alert(over.to_string()))
+                .await?;
             redirect(&plans_path(member.slug()));
             return Ok(Page {
                 chrome: Chrome {

@@ -171,7 +171,7 @@ pub enum GaugeRefusal {
     /// The portal counts it (the members gauge): add or remove members instead.
     CountedByPortal,
     /// The plan's limit would be exceeded.
-    OverLimit(OverLimit),
+    OverLimit(Box<OverLimit>),
 }
 
 /// Whether `meter` may be set to `value` on `plan`; the plan's limit when it may.
@@ -188,7 +188,7 @@ pub fn check_gauge(
         None => Err(GaugeRefusal::NotAGauge),
         Some(Gauge::Members) => Err(GaugeRefusal::CountedByPortal),
         Some(Gauge::Api) => match over_limit(catalog, plan, meter, value) {
-            Some(over) => Err(GaugeRefusal::OverLimit(over)),
+            Some(over) => Err(GaugeRefusal::OverLimit(Box::new(over))),
             None => Ok(limit_of(plan, meter)),
         },
     }
@@ -201,12 +201,12 @@ pub fn check_one_more_member(
     catalog: &Catalog,
     plan: &Plan,
     seats_taken: u64,
-) -> Result<(), OverLimit> {
+) -> Result<(), Box<OverLimit>> {
     let Some(meter) = catalog.members_meter() else {
         return Ok(());
     };
     match over_limit(catalog, plan, &meter.key, seats_taken + 1) {
-        Some(over) => Err(over),
+        Some(over) => Err(Box::new(over)),
         None => Ok(()),
     }
 }
@@ -296,15 +296,22 @@ mod tests {
     fn a_feature_follows_the_plan_as_it_stands_now() {
         let catalog = catalog("features");
         let now = Utc::now();
-        let check = |stored: Option<&Stored>, f: &str| key(feature_access(&catalog, stored, now, f));
+        let check =
+            |stored: Option<&Stored>, f: &str| key(feature_access(&catalog, stored, now, f));
         // Starter (free) has none: the cheapest plan with white-label is Scale, with API
         // access Pro.
-        assert_eq!(check(None, "white_label"), ("upgrade", Some("scale".into())));
+        assert_eq!(
+            check(None, "white_label"),
+            ("upgrade", Some("scale".into()))
+        );
         assert_eq!(check(None, "api_access"), ("upgrade", Some("pro".into())));
         assert_eq!(check(None, "teleport"), ("unknown", None));
         // A trial grants the plan.
         let trial = on("scale", "trialing");
-        assert_eq!(check(Some(&trial), "white_label"), ("allowed", Some("scale".into())));
+        assert_eq!(
+            check(Some(&trial), "white_label"),
+            ("allowed", Some("scale".into()))
+        );
         // A failed renewal keeps it during the grace period, not after.
         let mut failing = on("scale", "past_due");
         failing.past_due_since = Some(now - Duration::days(2));
@@ -312,11 +319,17 @@ mod tests {
         failing.past_due_since = Some(now - Duration::days(8));
         assert_eq!(check(Some(&failing), "white_label").0, "upgrade");
         // A canceled subscription is back on the free plan.
-        assert_eq!(check(Some(&on("scale", "canceled")), "api_access").0, "upgrade");
+        assert_eq!(
+            check(Some(&on("scale", "canceled")), "api_access").0,
+            "upgrade"
+        );
         // Pro has API access but not white-label.
         let pro = on("pro", "active");
         assert_eq!(check(Some(&pro), "api_access").0, "allowed");
-        assert_eq!(check(Some(&pro), "white_label"), ("upgrade", Some("scale".into())));
+        assert_eq!(
+            check(Some(&pro), "white_label"),
+            ("upgrade", Some("scale".into()))
+        );
         // A downgrade keeps the old plan until the paid period ends.
         let mut downgraded = on("pro", "active");
         downgraded.kept = Some(("scale".into(), now + Duration::days(3)));
@@ -327,8 +340,14 @@ mod tests {
     fn a_gauge_may_be_set_up_to_the_plan_limit_and_a_refusal_names_the_upgrade() {
         let catalog = catalog("seats");
         let free = catalog.free();
-        assert_eq!(check_gauge(&catalog, free, "agents", 1), Ok(Limit::Count(1)));
-        assert_eq!(check_gauge(&catalog, free, "agents", 0), Ok(Limit::Count(1)));
+        assert_eq!(
+            check_gauge(&catalog, free, "agents", 1),
+            Ok(Limit::Count(1))
+        );
+        assert_eq!(
+            check_gauge(&catalog, free, "agents", 0),
+            Ok(Limit::Count(1))
+        );
         let Err(GaugeRefusal::OverLimit(over)) = check_gauge(&catalog, free, "agents", 4) else {
             panic!("over the limit");
         };
@@ -359,7 +378,10 @@ mod tests {
             check_gauge(&catalog, free, "users", 1),
             Err(GaugeRefusal::CountedByPortal)
         );
-        assert_eq!(check_gauge(&catalog, free, "robots", 1), Err(GaugeRefusal::Unknown));
+        assert_eq!(
+            check_gauge(&catalog, free, "robots", 1),
+            Err(GaugeRefusal::Unknown)
+        );
     }
 
     #[test]

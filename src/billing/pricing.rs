@@ -37,7 +37,9 @@ pub struct PricingPlan {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PricingOffer {
     /// Sign up, then the plan's trial starts: the link to sign-up with the plan.
-    Trial { href: String },
+    Trial {
+        href: String,
+    },
     /// Sign up (the free plan, or a paid plan when the catalog has no trial).
     #[default]
     SignUp,
@@ -332,7 +334,10 @@ mod server {
                 vec![Cell::NotIncluded, Cell::NotIncluded, Cell::Included]
             );
             let hybrid = view_of(&catalog("hybrid"));
-            assert_eq!(hybrid.credit_pack.as_deref(), Some("500 credits for $20.00"));
+            assert_eq!(
+                hybrid.credit_pack.as_deref(),
+                Some("500 credits for $20.00")
+            );
             assert_eq!(hybrid.rows[0].label, "Small actions included per period");
         }
     }

@@ -10,9 +10,9 @@ use super::invitation_pages::{Answer, InvitationView, InviteValues, INVITE_FORM,
 use super::invitation_repo::{self as invitations, Accepted, Found};
 use super::model::Role;
 use super::seats::{room_for_one_more, Counting};
-use crate::billing::catalog::Catalog;
 use crate::accounts::model::Email;
 use crate::accounts::session;
+use crate::billing::catalog::Catalog;
 use crate::error::{url_escape, AppError};
 use crate::web::caller::{dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};

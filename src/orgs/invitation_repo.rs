@@ -11,9 +11,9 @@ use super::invitation::{decide, Decision, Lifecycle, Refusal};
 use super::model::Role;
 use super::repo as orgs;
 use super::seats::{room_for_one_more, Counting};
+use crate::accounts::model::Email;
 use crate::billing::catalog::Catalog;
 use crate::billing::limits::OverLimit;
-use crate::accounts::model::Email;
 
 /// A fresh random token (256 bits, hex) for an invitation link.
 fn new_token() -> String {
@@ -179,7 +179,7 @@ pub enum Accepted {
     AlreadyJoined(Found),
     Refused(Found, Refusal),
     /// The organization's plan has no seat left; nothing changed.
-    NoSeat(Found, OverLimit),
+    NoSeat(Found, Box<OverLimit>),
 }
 
 /// Accepts the invitation behind `token` for this user, once: the row is locked, so a double

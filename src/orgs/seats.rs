@@ -29,7 +29,7 @@ pub async fn room_for_one_more(
     catalog: &Catalog,
     org_id: Uuid,
     counting: Counting<'_>,
-) -> sqlx::Result<Result<(), OverLimit>> {
+) -> sqlx::Result<Result<(), Box<OverLimit>>> {
     if catalog.members_meter().is_none() {
         return Ok(Ok(()));
     }

@@ -262,7 +262,12 @@ mod server {
             balance: e.credits.as_ref().map(|c| c.balance.clone()),
             // Gauges (counts now, not this period's sums) have their own lines on the page,
             // `usage::gauge_usage`, from their own read.
-            meters: e.meters.iter().filter(|m| !m.gauge).map(meter_bar).collect(),
+            meters: e
+                .meters
+                .iter()
+                .filter(|m| !m.gauge)
+                .map(meter_bar)
+                .collect(),
             owed: owed(&e, catalog.soft_limit_actions),
             near: near(&e),
             messages: messages

@@ -297,15 +297,29 @@ mod tests {
         standing.gauges.reported.insert("agents".into(), 1);
         standing.gauges.members = 1;
         let e = compute(&seats, &standing, Utc::now());
-        let meter = |key: &str| e.meters.iter().find(|m| m.key == key).cloned().expect("meter");
+        let meter = |key: &str| {
+            e.meters
+                .iter()
+                .find(|m| m.key == key)
+                .cloned()
+                .expect("meter")
+        };
         let agents = meter("agents");
         assert!(agents.gauge);
         assert_eq!(
-            (agents.used, agents.included, agents.remaining, agents.may_act),
+            (
+                agents.used,
+                agents.included,
+                agents.remaining,
+                agents.may_act
+            ),
             (1, Some(1), Some(0), false)
         );
         let users = meter("users");
-        assert_eq!((users.used, users.included, users.may_act), (1, Some(1), false));
+        assert_eq!(
+            (users.used, users.included, users.may_act),
+            (1, Some(1), false)
+        );
         standing.gauges.members = 0;
         standing.gauges.reported.clear();
         let e = compute(&seats, &standing, Utc::now());

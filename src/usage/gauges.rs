@@ -94,16 +94,17 @@ pub async fn set(
     let stored_value = i64::try_from(value).map_err(|_| GaugeError::TooLarge)?;
     let mut tx = db.begin().await?;
     lock_limits(&mut tx, org_id).await?;
-    let stored = billing::subscription(&mut *tx, org_id).await?.map(|(s, _)| s);
+    let stored = billing::subscription(&mut *tx, org_id)
+        .await?
+        .map(|(s, _)| s);
     let plan = effective_plan(catalog, stored.as_ref(), now);
     let limit = check_gauge(catalog, plan, meter, value).map_err(GaugeError::Refused)?;
-    let previous: Option<i64> = sqlx::query_scalar(
-        "SELECT value FROM gauge_values WHERE org_id = $1 AND meter = $2",
-    )
-    .bind(org_id)
-    .bind(meter)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let previous: Option<i64> =
+        sqlx::query_scalar("SELECT value FROM gauge_values WHERE org_id = $1 AND meter = $2")
+            .bind(org_id)
+            .bind(meter)
+            .fetch_optional(&mut *tx)
+            .await?;
     sqlx::query(
         "INSERT INTO gauge_values (org_id, meter, value) VALUES ($1, $2, $3)
          ON CONFLICT (org_id, meter) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",

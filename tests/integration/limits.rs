@@ -97,7 +97,12 @@ impl TestApp {
     async fn entitlement(&self, key: &str, meter: &str) -> Value {
         // Entitlements are cached for up to a second; a gauge write drops this instance's entry.
         let (status, body) = self
-            .call(reqwest::Method::GET, "/api/v1/entitlements", Some(key), None)
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/entitlements",
+                Some(key),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK);
         body["meters"]
@@ -161,7 +166,12 @@ async fn a_feature_is_allowed_by_the_plan_in_effect_and_refused_with_the_cheapes
     }
     // No key, or a wrong one: 401.
     let (status, body) = app
-        .call(reqwest::Method::GET, "/api/v1/features/white_label", None, None)
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/features/white_label",
+            None,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body["error"]["code"].is_string());
@@ -210,10 +220,16 @@ async fn gauges_go_up_and_down_within_the_plan_limit_and_show_in_entitlements() 
     );
     let agents = app.entitlement(&key, "agents").await;
     assert_eq!(agents["gauge"], true);
-    assert_eq!((agents["used"].clone(), agents["included"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (agents["used"].clone(), agents["included"].clone()),
+        (json!(1), json!(1))
+    );
     assert_eq!(agents["may_act"], false);
     let users = app.entitlement(&key, "users").await;
-    assert_eq!((users["gauge"].clone(), users["used"].clone()), (json!(true), json!(1)));
+    assert_eq!(
+        (users["gauge"].clone(), users["used"].clone()),
+        (json!(true), json!(1))
+    );
     let messages = app.entitlement(&key, "messages").await;
     assert_eq!(messages["gauge"], false);
 
@@ -234,7 +250,10 @@ async fn gauges_go_up_and_down_within_the_plan_limit_and_show_in_entitlements() 
     // Down again.
     let (status, body) = app.set_gauge(&key, "agents", r#"{"value": 0}"#).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((body["value"].clone(), body["previous"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (body["value"].clone(), body["previous"].clone()),
+        (json!(0), json!(1))
+    );
     assert_eq!(app.entitlement(&key, "agents").await["may_act"], true);
 
     // Bad requests change nothing.
@@ -259,7 +278,12 @@ async fn gauges_go_up_and_down_within_the_plan_limit_and_show_in_entitlements() 
     }
     assert_eq!(app.stored_gauge("agents").await, Some(0));
     let (status, _) = app
-        .call(reqwest::Method::PUT, "/api/v1/gauges/agents", None, Some(r#"{"value": 1}"#))
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/gauges/agents",
+            None,
+            Some(r#"{"value": 1}"#),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
@@ -277,7 +301,10 @@ async fn gauges_go_up_and_down_within_the_plan_limit_and_show_in_entitlements() 
 
     // A trial of Starter raises the limit to five.
     app.start_trial("acme", "starter").await;
-    assert_eq!(app.set_gauge(&key, "agents", r#"{"value": 5}"#).await.0, StatusCode::OK);
+    assert_eq!(
+        app.set_gauge(&key, "agents", r#"{"value": 5}"#).await.0,
+        StatusCode::OK
+    );
     let (status, body) = app.set_gauge(&key, "agents", r#"{"value": 6}"#).await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(body["error"]["upgrade_to"]["key"], "professional");
@@ -291,7 +318,10 @@ async fn gauges_go_up_and_down_within_the_plan_limit_and_show_in_entitlements() 
             html.contains(r#"aria-label="Agents in use""#) && html.contains("5 of 5"),
             "{page}"
         );
-        assert!(html.contains("1 of 3"), "{page}: the one member of three seats");
+        assert!(
+            html.contains("1 of 3"),
+            "{page}: the one member of three seats"
+        );
     }
 }
 
@@ -310,7 +340,9 @@ async fn the_member_limit_holds_on_the_invite_form_and_when_accepting() {
     let owner = app.client.clone();
 
     // Free allows one user, the owner: the form says so, and no invitation is made.
-    let (response, page) = app.invite_with(&owner, "acme", "bob@acme.test", "member").await;
+    let (response, page) = app
+        .invite_with(&owner, "acme", "bob@acme.test", "member")
+        .await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert!(
         page.contains("Users are limited to 1 on the Free plan; this would make 2.")
@@ -318,17 +350,27 @@ async fn the_member_limit_holds_on_the_invite_form_and_when_accepting() {
             && page.contains("/orgs/acme/plans"),
         "{page}"
     );
-    assert!(page.contains("aria-invalid=\"true\""), "the message is on the field");
+    assert!(
+        page.contains("aria-invalid=\"true\""),
+        "the message is on the field"
+    );
     assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
 
     // Starter's three seats: the owner and two invitations; a third is refused.
     app.start_trial("acme", "starter").await;
-    app.invitation_link(&owner, "acme", "bob@acme.test", "member").await;
-    let carol = app.invitation_link(&owner, "acme", "carol@acme.test", "member").await;
+    app.invitation_link(&owner, "acme", "bob@acme.test", "member")
+        .await;
+    let carol = app
+        .invitation_link(&owner, "acme", "carol@acme.test", "member")
+        .await;
     // Inviting Bob again replaces his invitation (the first link is revoked) rather than
     // taking another seat.
-    let bob = app.invitation_link(&owner, "acme", "bob@acme.test", "member").await;
-    let (_, page) = app.invite_with(&owner, "acme", "dave@acme.test", "member").await;
+    let bob = app
+        .invitation_link(&owner, "acme", "bob@acme.test", "member")
+        .await;
+    let (_, page) = app
+        .invite_with(&owner, "acme", "dave@acme.test", "member")
+        .await;
     assert!(
         page.contains("Users are limited to 3 on the Starter plan; this would make 4.")
             && page.contains("Members and pending invitations both count."),
@@ -342,18 +384,17 @@ async fn the_member_limit_holds_on_the_invite_form_and_when_accepting() {
         &bobs,
         "/signup",
         "/forms/signup",
-        &[("email", "bob@acme.test"), ("password", PASSWORD), ("org_name", "Bob Co")],
+        &[
+            ("email", "bob@acme.test"),
+            ("password", PASSWORD),
+            ("org_name", "Bob Co"),
+        ],
     )
     .await;
     let refused = app.accept_with(&bobs, &bob).await;
     assert_eq!(refused.status(), StatusCode::FOUND);
     assert_eq!(location(&refused), bob);
-    let page = app
-        .get_with(&bobs, &bob)
-        .await
-        .text()
-        .await
-        .expect("html");
+    let page = app.get_with(&bobs, &bob).await.text().await.expect("html");
     assert!(
         page.contains("Acme has no seat left.")
             && page.contains("Users are limited to 1 on the Free plan"),
@@ -375,7 +416,11 @@ async fn the_member_limit_holds_on_the_invite_form_and_when_accepting() {
         &carols,
         "/signup",
         "/forms/signup",
-        &[("email", "carol@acme.test"), ("password", PASSWORD), ("org_name", "Carol Co")],
+        &[
+            ("email", "carol@acme.test"),
+            ("password", PASSWORD),
+            ("org_name", "Carol Co"),
+        ],
     )
     .await;
     let joined = app.accept_with(&carols, &carol).await;
@@ -390,8 +435,10 @@ async fn two_people_accepting_the_last_seat_at_once_take_one_seat() {
     let owner = app.client.clone();
     app.start_trial("acme", "starter").await;
     let links = [
-        app.invitation_link(&owner, "acme", "bob@acme.test", "member").await,
-        app.invitation_link(&owner, "acme", "carol@acme.test", "member").await,
+        app.invitation_link(&owner, "acme", "bob@acme.test", "member")
+            .await,
+        app.invitation_link(&owner, "acme", "carol@acme.test", "member")
+            .await,
     ];
     // A third member added behind the form's back leaves one seat for two invitations.
     sqlx::query(
@@ -418,10 +465,19 @@ async fn two_people_accepting_the_last_seat_at_once_take_one_seat() {
     // Both forms are loaded first, so the two posts race each other and nothing else.
     let mut posts = Vec::new();
     for (browser, link) in browsers.iter().zip(&links) {
-        let page = app.get_with(browser, link).await.text().await.expect("html");
+        let page = app
+            .get_with(browser, link)
+            .await
+            .text()
+            .await
+            .expect("html");
         let form = hidden_fields(&page, "/forms/orgs/invitation/accept");
         assert!(form.iter().any(|(name, _)| name == "token"), "{page}");
-        posts.push(browser.post(app.url("/forms/orgs/invitation/accept")).form(&form));
+        posts.push(
+            browser
+                .post(app.url("/forms/orgs/invitation/accept"))
+                .form(&form),
+        );
     }
     let second = posts.pop().expect("two posts");
     let first = posts.pop().expect("two posts");
@@ -440,7 +496,10 @@ async fn a_downgrade_that_would_leave_the_organization_over_a_gauge_limit_is_ref
     let app = spawn("seats").await;
     let key = app.limits_key().await;
     app.start_trial("acme", "professional").await;
-    assert_eq!(app.set_gauge(&key, "agents", r#"{"value": 10}"#).await.0, StatusCode::OK);
+    assert_eq!(
+        app.set_gauge(&key, "agents", r#"{"value": 10}"#).await.0,
+        StatusCode::OK
+    );
 
     // The preview sends the manager back to the plans page with the reason.
     let preview = app.get("/orgs/acme/billing/change?plan=starter").await;
@@ -464,7 +523,10 @@ async fn a_downgrade_that_would_leave_the_organization_over_a_gauge_limit_is_ref
     assert_eq!(app.subscription().await, "professional:trialing");
 
     // Within the limits, the downgrade goes through.
-    assert_eq!(app.set_gauge(&key, "agents", r#"{"value": 5}"#).await.0, StatusCode::OK);
+    assert_eq!(
+        app.set_gauge(&key, "agents", r#"{"value": 5}"#).await.0,
+        StatusCode::OK
+    );
     let changed = app
         .submit(
             "/orgs/acme/plans",
@@ -501,7 +563,10 @@ async fn the_pricing_page_lists_the_catalog_and_start_free_trial_leads_to_a_star
 
     // The sign-up form carries the plan and says what happens.
     let form = app.page("/signup?plan=starter").await;
-    assert!(form.contains("Your 7-day free trial of Starter starts"), "{form}");
+    assert!(
+        form.contains("Your 7-day free trial of Starter starts"),
+        "{form}"
+    );
     assert!(hidden_fields(&form, "/forms/signup").contains(&("plan".into(), "starter".into())));
     // A plan that is not offered for a trial is not carried.
     for bogus in ["enterprise", "free", "platinum", "<script>"] {
@@ -526,14 +591,21 @@ async fn the_pricing_page_lists_the_catalog_and_start_free_trial_leads_to_a_star
     assert_eq!(refused.status(), StatusCode::FOUND);
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
     let again = app.page(&location(&refused)).await;
-    assert!(again.contains("That plan has no trial to start here."), "{again}");
+    assert!(
+        again.contains("That plan has no trial to start here."),
+        "{again}"
+    );
 
     // Signing up from the card: straight into the plan's trial.
     let signed_up = app
         .submit(
             "/signup?plan=starter",
             "/forms/signup",
-            &[("email", "owner@acme.test"), ("password", PASSWORD), ("org_name", "Acme")],
+            &[
+                ("email", "owner@acme.test"),
+                ("password", PASSWORD),
+                ("org_name", "Acme"),
+            ],
         )
         .await;
     assert_eq!(signed_up.status(), StatusCode::FOUND);
