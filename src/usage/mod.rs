@@ -4,7 +4,8 @@
 //! actions, the credit ledger, the credit use cases (`credit_service`: buying packs, auto top-up
 //! settings, admin adjustments, settling a paid Checkout), refunds, auto top-up, reconciliation
 //! and what the pages' server functions do (`forms`). The usage and credits pages (`pages`)
-//! compile for the server and the browser.
+//! compile for the server and the browser, as does the gauge block (`gauge_usage`); gauges'
+//! values and setting them within a plan's limit are in `gauges` (server only).
 
 pub mod chart;
 pub mod consumption;
