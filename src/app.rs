@@ -16,6 +16,7 @@ use crate::api::pages::ApiReferencePage;
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
+use crate::billing::pricing::PricingPage;
 use crate::orgs::invitation_pages::InvitationPage;
 use crate::orgs::pages::{NewOrgPage, OrgPage};
 use crate::usage::pages::{CreditsPage, UsagePage};
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/pricing") view=PricingPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug/billing") view=BillingPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug/plans") view=PlansPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug/billing/change") view=ChangePlanPage ssr=SsrMode::Async />

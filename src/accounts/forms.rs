@@ -7,13 +7,19 @@ use super::pages::{LoginValues, SignupValues, BAD_CREDENTIALS, LOGIN_FORM, SIGNU
 use super::rate_limit::LoginLimiter;
 use super::repo::{self, SignupError};
 use super::{password, session};
+use crate::billing::catalog::{Catalog, Plan};
+use crate::billing::use_cases::{paid_plan, start_trial, BillingDeps, BillingError, Manager};
 use crate::error::{url_escape, AppError};
 use crate::orgs::model::OrgName;
+use crate::orgs::model::Role;
+use crate::orgs::repo::Membership;
+use crate::stripe_gateway::Gateway;
 use crate::web::caller::{client_ip, dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};
 use crate::web::form_state::{self, Kept};
 use crate::web::page_error::{FieldErrors, PageError, WHOLE_FORM};
 use crate::web::redirect as targets;
+use crate::web::state::PublicUrl;
 use crate::web::throttle::{wait_in_words, Throttles};
 
 /// The welcome page for visitors; signed-in users go to their current (or first) organization.
@@ -47,12 +53,25 @@ fn away_if_signed_in(visitor: &Visitor) {
     }
 }
 
-pub async fn signup_page(next: &str) -> Result<Page<Kept<SignupValues>>, AppError> {
+pub async fn signup_page(next: &str, plan: &str) -> Result<Page<Kept<SignupValues>>, AppError> {
     let visitor = Visitor::reading().await?;
     away_if_signed_in(&visitor);
     let mut kept: Kept<SignupValues> = form_state::take(&visitor.session, SIGNUP_FORM).await?;
     if kept.errors.is_empty() {
         kept.values.next = targets::local_path(next).unwrap_or_default().to_owned();
+        kept.values.plan = plan.to_owned();
+    }
+    // A plan from the address is shown only when the catalog offers its trial; otherwise the
+    // form signs up without one.
+    let catalog = dep::<std::sync::Arc<Catalog>>()?;
+    match trial_plan(&catalog, &kept.values.plan) {
+        Some(plan) => {
+            kept.values.trial_note = format!(
+                "Your {}-day free trial of {} starts as soon as your account is created. No card needed.",
+                catalog.trial_days, plan.name
+            );
+        }
+        None => kept.values.plan.clear(),
     }
     Ok(Page {
         chrome: visitor.chrome_for_form().await?,
@@ -78,6 +97,68 @@ pub struct SignupInput {
     pub password: String,
     pub org_name: String,
     pub next: String,
+    /// A plan whose trial starts after sign-up (from the pricing page), or empty.
+    pub plan: String,
+}
+
+/// The plan `key` names if the catalog offers a trial of it (a paid plan, trial days set).
+fn trial_plan<'a>(catalog: &'a Catalog, key: &str) -> Option<&'a Plan> {
+    (catalog.trial_days > 0 && !key.is_empty())
+        .then(|| paid_plan(catalog, key).ok())
+        .flatten()
+}
+
+/// Starts the trial chosen on the pricing page for the organization just created, and says
+/// where to go: its billing page, or its plans page with the reason when the trial could not
+/// start (the account and organization exist either way).
+async fn start_chosen_trial(
+    visitor: &Visitor,
+    user: &super::repo::User,
+    org: &crate::orgs::repo::Org,
+    plan: &Plan,
+) -> Result<String, PageError> {
+    let owner = Membership {
+        org: org.clone(),
+        role: Role::Owner,
+    };
+    let who = Manager::new(owner, user.id, user.email.as_str()).map_err(|e| {
+        AppError::Internal(anyhow::anyhow!("the new owner cannot manage billing: {e}"))
+    })?;
+    let (db, stripe, catalog, public_url) = (
+        dep::<sqlx::PgPool>()?,
+        dep::<Gateway>()?,
+        dep::<std::sync::Arc<Catalog>>()?,
+        dep::<PublicUrl>()?,
+    );
+    let deps = BillingDeps {
+        db: &db,
+        stripe: &stripe,
+        catalog: &catalog,
+        public_url: &public_url.0,
+    };
+    match start_trial(deps, &who, &plan.key).await {
+        Ok(trial) => {
+            let message = format!(
+                "Welcome! Your {}-day trial of {} has started for {}.",
+                trial.days, trial.plan_name, org.name
+            );
+            visitor.flash(Flash::notice(message)).await?;
+            Ok(format!("/orgs/{}/billing", org.slug))
+        }
+        Err(e) => {
+            tracing::warn!(org_id = %org.id, error = %e, "trial after sign-up did not start");
+            let reason = match e {
+                BillingError::TrialRefused(rule) => rule.to_string(),
+                _ => "Stripe could not be reached.".to_owned(),
+            };
+            let message = format!(
+                "Welcome! {} is ready, but the trial of {} did not start: {reason} You can start it from this page.",
+                org.name, plan.name
+            );
+            visitor.flash(Flash::alert(message)).await?;
+            Ok(format!("/orgs/{}/plans", org.slug))
+        }
+    }
 }
 
 /// Sends a refused form back to its page with what was typed and what is wrong.
@@ -103,12 +184,27 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
     let next = targets::local_path(&input.next)
         .unwrap_or_default()
         .to_owned();
+    let catalog = dep::<std::sync::Arc<Catalog>>()?;
+    // Checked again: the hidden field comes back from the browser, not from us.
+    let plan = trial_plan(&catalog, &input.plan);
     let values = SignupValues {
         email: input.email.clone(),
         org_name: input.org_name.clone(),
         next: next.clone(),
+        plan: plan.map(|p| p.key.clone()).unwrap_or_default(),
+        trial_note: String::new(),
     };
-    let page = with_next("/signup", &next);
+    let page = match plan {
+        Some(plan) => format!("/signup?plan={}", url_escape(&plan.key)),
+        None => with_next("/signup", &next),
+    };
+    if plan.is_none() && !input.plan.is_empty() {
+        let errors = FieldErrors::from([(
+            WHOLE_FORM.to_owned(),
+            "That plan has no trial to start here. Choose one on the pricing page (/pricing), or sign up without one.".to_owned(),
+        )]);
+        return refuse(&visitor, SIGNUP_FORM, &page, &values, errors).await;
+    }
     let email = Email::parse(&input.email);
     let new_password = NewPassword::parse(&input.password);
     let org_name = OrgName::parse(&input.org_name);
@@ -156,13 +252,17 @@ pub async fn sign_up(visitor: Visitor, input: SignupInput) -> Result<(), PageErr
     tracing::info!(user_id = %user.id, org_id = %org.id, "signed up");
     session::sign_in(&visitor.session, user.id).await?;
     session::remember_org(&visitor.session, org.id).await?;
-    visitor
-        .flash(Flash::notice(format!("Welcome! {} is ready.", org.name)))
-        .await?;
-    let target = if next.is_empty() {
-        format!("/orgs/{}", org.slug)
+    let target = if let Some(plan) = plan {
+        start_chosen_trial(&visitor, &user, &org, plan).await?
     } else {
-        next
+        visitor
+            .flash(Flash::notice(format!("Welcome! {} is ready.", org.name)))
+            .await?;
+        if next.is_empty() {
+            format!("/orgs/{}", org.slug)
+        } else {
+            next
+        }
     };
     redirect(&target);
     Ok(())

@@ -25,6 +25,14 @@ pub struct SignupValues {
     pub org_name: String,
     /// Where to go after signing up (an invitation link); only same-site paths are kept.
     pub next: String,
+    /// A plan from the pricing page whose trial starts once the organization exists; only a
+    /// key the catalog offers for a trial is kept.
+    #[serde(default)]
+    pub plan: String,
+    /// What the page says about that trial ("Your 7-day trial of Pro starts ..."), from the
+    /// catalog on every view.
+    #[serde(default)]
+    pub trial_note: String,
 }
 
 /// What the log-in form shows again after a refused post (never the password).
@@ -41,8 +49,11 @@ pub async fn home_page() -> Result<Page<()>, PageError> {
 }
 
 #[server(prefix = "/forms", endpoint = "read/signup")]
-pub async fn signup_page(next: String) -> Result<Page<Kept<SignupValues>>, PageError> {
-    Ok(super::forms::signup_page(&next).await?)
+pub async fn signup_page(
+    next: String,
+    #[server(default)] plan: String,
+) -> Result<Page<Kept<SignupValues>>, PageError> {
+    Ok(super::forms::signup_page(&next, &plan).await?)
 }
 
 #[server(prefix = "/forms", endpoint = "read/login")]
@@ -57,6 +68,7 @@ pub async fn sign_up(
     #[server(default)] password: String,
     #[server(default)] org_name: String,
     #[server(default)] next: String,
+    #[server(default)] plan: String,
 ) -> Result<(), PageError> {
     let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
     let input = super::forms::SignupInput {
@@ -64,6 +76,7 @@ pub async fn sign_up(
         password,
         org_name,
         next,
+        plan,
     };
     super::forms::sign_up(visitor, input).await
 }
@@ -106,6 +119,7 @@ pub fn HomePage() -> impl IntoView {
                         <a class="button" href="/signup">"Create an account"</a>
                         <a class="button secondary" href="/login">"Log in"</a>
                     </p>
+                    <p><a href="/pricing">"See plans and pricing"</a></p>
                 </section>
             }
         },
@@ -114,7 +128,15 @@ pub fn HomePage() -> impl IntoView {
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
-    let page = Resource::new(next_param(), signup_page);
+    let query = use_query_map();
+    let params = move || {
+        let query = query.read();
+        (
+            query.get("next").unwrap_or_default(),
+            query.get("plan").unwrap_or_default(),
+        )
+    };
+    let page = Resource::new(params, |(next, plan)| signup_page(next, plan));
     show_page(page, |_| "Sign up".to_owned(), signup_view)
 }
 
@@ -132,6 +154,8 @@ fn signup_view(kept: Kept<SignupValues>, token: String) -> impl IntoView {
             <ActionForm action=action attr:novalidate=true>
                 <CsrfField token=token />
                 <input type="hidden" name="next" value=values.next />
+                <input type="hidden" name="plan" value=values.plan />
+                {(!values.trial_note.is_empty()).then(|| view! { <p class="trial">{values.trial_note.clone()}</p> })}
                 <FormError message=kept.error(WHOLE_FORM) />
                 <Field label="Email" name="email" kind="email" value=values.email
                     error=kept.error("email") autocomplete="email" />

@@ -354,7 +354,7 @@ pub struct PlanChangeAnswer {
         (status = 402, description = "The card was declined; nothing changed (`card_declined`)", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `billing:write` scope", body = super::openapi::ErrorAnswer),
         (status = 404, description = "No such plan (`unknown_plan`)", body = super::openapi::ErrorAnswer),
-        (status = 409, description = "No live subscription (`no_subscription`), or already on that plan (`already_on_plan`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "No live subscription (`no_subscription`), already on that plan (`already_on_plan`), the plan's gauge limits are below what the organization has (`over_gauge_limits`), or the Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
         (status = 422, description = "A field is invalid (`invalid_field`), or the plan is not sold through Checkout (`plan_not_for_sale`)", body = super::openapi::ErrorAnswer),
         (status = 429, description = "The key's `billing` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
         (status = 502, description = "Stripe refused the call (`stripe_error`)", body = super::openapi::ErrorAnswer),

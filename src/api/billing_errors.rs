@@ -49,6 +49,14 @@ pub fn billing_error(catalog: &Catalog, e: BillingError) -> ApiError {
             ),
             "plan",
         ),
+        BillingError::OverGaugeLimits(over) => field(
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "over_gauge_limits",
+                over.to_string(),
+            ),
+            "plan",
+        ),
         BillingError::Declined(_) => ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
             "card_declined",

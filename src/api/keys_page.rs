@@ -221,6 +221,7 @@ fn keys_view(page: ApiKeysView, token: String) -> impl IntoView {
             </p>
         </section>
         {secret}
+        <crate::usage::gauge_usage::GaugeUsage slug=slug.clone() />
         {create}
         <section class="card" aria-labelledby="keys-heading">
             <h2 id="keys-heading">"Keys"</h2>

@@ -27,6 +27,8 @@ pub mod keys;
 #[cfg(feature = "ssr")]
 pub mod keys_forms;
 #[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
 pub mod openapi;
 #[cfg(feature = "ssr")]
 pub mod plans;
@@ -46,7 +48,7 @@ use axum::http::StatusCode;
 #[cfg(feature = "ssr")]
 use axum::response::{IntoResponse, Response};
 #[cfg(feature = "ssr")]
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 #[cfg(feature = "ssr")]
 use axum::{Json, Router};
 #[cfg(feature = "ssr")]
@@ -173,6 +175,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/portal_sessions", post(billing::open_portal))
         .route("/api/v1/invoices", get(invoices::list))
         .route("/api/v1/usage/summary", get(usage_summary::show))
+        .route("/api/v1/features/{key}", get(limits::feature))
+        .route("/api/v1/gauges/{meter}", put(limits::set_gauge))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/{*rest}", any(not_found))
 }

@@ -85,6 +85,8 @@ impl Modify for BearerKeys {
         super::billing::open_portal,
         super::invoices::list,
         super::usage_summary::show,
+        super::limits::feature,
+        super::limits::set_gauge,
     ),
     components(schemas(ErrorAnswer, super::ErrorBody, UsageConflict)),
     modifiers(&BearerKeys)

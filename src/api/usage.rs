@@ -153,6 +153,15 @@ fn validate(
             ),
         ));
     }
+    if catalog.gauge(&request.tier).is_some() {
+        return Err(ApiError::invalid(
+            field("tier"),
+            format!(
+                "\"{}\" is a gauge, a count now rather than actions: set it with PUT /api/v1/gauges/{}.",
+                request.tier, request.tier
+            ),
+        ));
+    }
     let key = request.idempotency_key.trim();
     if key.is_empty() || request.idempotency_key.chars().count() > MAX_KEY_LEN {
         return Err(ApiError::invalid(

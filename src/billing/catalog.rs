@@ -116,6 +116,27 @@ pub struct Named {
     pub name: String,
 }
 
+/// What a gauge's current count comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gauge {
+    /// The product sets it (`PUT /api/v1/gauges/{meter}`): agents, projects, ...
+    Api,
+    /// The organization's member count, kept by the portal itself (seats).
+    Members,
+}
+
+/// A meter of the seat and feature models. Without `gauge` it is a sum per period (messages);
+/// with it, a current count whose plan limit holds at every moment (agents, users).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meter {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub gauge: Option<Gauge>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditPack {
@@ -132,7 +153,7 @@ pub struct Catalog {
     pub trial_days: u32,
     pub free_plan: String,
     pub tiers: Vec<Tier>,
-    pub meters: Vec<Named>,
+    pub meters: Vec<Meter>,
     pub features: Vec<Named>,
     pub credit_pack: Option<CreditPack>,
     /// Overage actions allowed past the credits before actions are refused (the hybrid model).
@@ -162,6 +183,36 @@ impl Catalog {
             Model::HybridCredits => self.tiers.iter().map(|t| t.key.as_str()).collect(),
             _ => self.meters.iter().map(|m| m.key.as_str()).collect(),
         }
+    }
+
+    /// How a meter is counted when it is a gauge; `None` for sums per period and unknown keys.
+    pub fn gauge(&self, key: &str) -> Option<Gauge> {
+        self.meters
+            .iter()
+            .find(|m| m.key == key)
+            .and_then(|m| m.gauge)
+    }
+
+    /// The gauge meters, in catalog order.
+    pub fn gauges(&self) -> impl Iterator<Item = (&Meter, Gauge)> {
+        self.meters
+            .iter()
+            .filter_map(|m| m.gauge.map(|gauge| (m, gauge)))
+    }
+
+    /// The meter that counts the organization's members (seats), if the catalog has one.
+    pub fn members_meter(&self) -> Option<&Meter> {
+        self.gauges()
+            .find(|(_, g)| *g == Gauge::Members)
+            .map(|(m, _)| m)
+    }
+
+    /// The name of a feature key, or the key itself.
+    pub fn feature_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.features
+            .iter()
+            .find(|f| f.key == key)
+            .map_or(key, |f| f.name.as_str())
     }
 
     pub fn meter_name<'a>(&'a self, key: &'a str) -> &'a str {
@@ -219,7 +270,7 @@ struct RawCatalog {
     #[serde(default)]
     tiers: Vec<Tier>,
     #[serde(default)]
-    meters: Vec<Named>,
+    meters: Vec<Meter>,
     #[serde(default)]
     features: Vec<Named>,
     credit_pack: Option<CreditPack>,
@@ -335,6 +386,35 @@ impl Validator<'_> {
                     return Err(self.error(None, "meters", "this model needs at least one meter"));
                 }
             }
+        }
+        // Gauges are limits of the meters models; the credits model's tiers are sums per period.
+        if let Some(m) = raw.meters.iter().find(|m| m.gauge.is_some()) {
+            if raw.model == Model::HybridCredits {
+                return Err(self.error(
+                    None,
+                    "meters.gauge",
+                    format!(
+                        "meter \"{}\": gauges belong to the seat_limits and feature_tiers models",
+                        m.key
+                    ),
+                ));
+            }
+        }
+        let members: Vec<&str> = raw
+            .meters
+            .iter()
+            .filter(|m| m.gauge == Some(Gauge::Members))
+            .map(|m| m.key.as_str())
+            .collect();
+        if members.len() > 1 {
+            return Err(self.error(
+                None,
+                "meters.gauge",
+                format!(
+                    "only one meter can count the members; found {}",
+                    members.join(", ")
+                ),
+            ));
         }
         let meter_keys: BTreeSet<&str> = match raw.model {
             Model::HybridCredits => raw.tiers.iter().map(|t| t.key.as_str()).collect(),
@@ -569,6 +649,46 @@ mod tests {
             .expect("scale")
             .features
             .contains(&"white_label".to_owned()));
+    }
+
+    #[test]
+    fn gauges_are_declared_on_meters_and_checked() {
+        let seats = load("seats.toml");
+        assert_eq!(seats.gauge("agents"), Some(Gauge::Api));
+        assert_eq!(seats.gauge("users"), Some(Gauge::Members));
+        assert_eq!(seats.gauge("messages"), None);
+        assert_eq!(seats.members_meter().map(|m| m.key.as_str()), Some("users"));
+        assert_eq!(seats.gauges().count(), 2);
+        let path = format!("{}/plans/seats.toml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("catalog");
+        let two_members = text.replacen("gauge = \"api\"", "gauge = \"members\"", 1);
+        let error = parse("plans/seats.toml", &two_members)
+            .expect_err("two member gauges")
+            .to_string();
+        assert_eq!(
+            error,
+            "plans/seats.toml: field `meters.gauge`: only one meter can count the members; found agents, users"
+        );
+        let unknown_kind = text.replacen("gauge = \"api\"", "gauge = \"sum\"", 1);
+        let error = parse("plans/seats.toml", &unknown_kind)
+            .expect_err("unknown gauge kind")
+            .to_string();
+        assert!(
+            error.starts_with("plans/seats.toml:") && error.contains("unknown variant `sum`"),
+            "{error}"
+        );
+        let hybrid = format!(
+            "{}\n[[meters]]\nkey = \"seats\"\nname = \"Seats\"\ngauge = \"members\"\n",
+            std::fs::read_to_string(format!("{}/plans/hybrid.toml", env!("CARGO_MANIFEST_DIR")))
+                .expect("catalog")
+        );
+        let error = parse("plans/hybrid.toml", &hybrid)
+            .expect_err("gauge in the credits model")
+            .to_string();
+        assert!(
+            error.contains("field `meters.gauge`: meter \"seats\""),
+            "{error}"
+        );
     }
 
     fn broken(replace: &str, with: &str) -> String {

@@ -87,6 +87,7 @@ fn present(e: BillingError) -> Refusal {
             Alert(format!("You are already on {plan}."))
         }
         BillingError::TrialRefused(rule) => Alert(rule.to_string()),
+        BillingError::OverGaugeLimits(over) => Alert(over.to_string()),
         BillingError::Declined(_) => Alert(
             "Your card was declined; the plan did not change. Update your card and try again."
                 .into(),
@@ -293,9 +294,26 @@ pub async fn change_page(slug: &str, plan: &str) -> Result<Page<ChangeView>, App
     let member = Visitor::reading().await?.signed_in().await?.member(slug)?;
     let (member, who) = manager(member)?;
     let deps = Deps::of_request()?;
-    let preview = use_cases::preview_plan_change(deps.billing(), &who, plan)
-        .await
-        .map_err(as_error)?;
+    let preview = match use_cases::preview_plan_change(deps.billing(), &who, plan).await {
+        Ok(preview) => preview,
+        // Something to fix before switching: back to the plans page, which says what.
+        Err(BillingError::OverGaugeLimits(over)) => {
+            member
+                .signed_in
+                .flash(Flash::alert(over.to_string()))
+                .await?;
+            redirect(&plans_path(member.slug()));
+            return Ok(Page {
+                chrome: Chrome {
+                    nav: None,
+                    flash: None,
+                    token: String::new(),
+                },
+                body: ChangeView::default(),
+            });
+        }
+        Err(e) => return Err(as_error(e)),
+    };
     let upgrade = preview.is_upgrade();
     let (current, target) = (preview.current, preview.target);
     let explanation = match preview.effect {

@@ -99,7 +99,7 @@ pub enum Offer {
 }
 
 /// The change preview: what switching costs, before confirming.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChangeView {
     pub slug: String,
     pub current_name: String,

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::catalog::{Catalog, Plan};
+use super::limits::{check_plan_change, OverOnChange};
 use super::repo::{self, TrialRefusal};
 use super::service::{apply_snapshot, ensure_customer, refresh};
 use super::subscription::Stored;
@@ -118,6 +119,9 @@ pub enum BillingError {
     /// A trial rule refused the trial.
     #[error("trial refused: {0}")]
     TrialRefused(TrialRule),
+    /// The new plan's gauge limits are below what the organization has (members, agents).
+    #[error("{0}")]
+    OverGaugeLimits(OverOnChange),
     /// The subscription's plan is not in the catalog (any more).
     #[error("the current plan “{0}” is not in the catalog")]
     UnknownCurrentPlan(String),
@@ -243,6 +247,20 @@ fn current_plan(catalog: &Catalog, stored: &Stored) -> Result<Plan, BillingError
         .plan(&stored.plan_key)
         .cloned()
         .ok_or_else(|| BillingError::UnknownCurrentPlan(stored.plan_key.clone()))
+}
+
+/// A change that would leave the organization over a gauge limit of `target` is refused: the
+/// portal never removes members or agents by itself, so they are lowered first.
+async fn within_gauge_limits(
+    deps: BillingDeps<'_>,
+    org_id: Uuid,
+    target: &Plan,
+) -> Result<(), BillingError> {
+    if deps.catalog.gauges().next().is_none() {
+        return Ok(());
+    }
+    let values = crate::usage::gauges::values(deps.db, org_id).await?;
+    check_plan_change(deps.catalog, target, &values).map_err(BillingError::OverGaugeLimits)
 }
 
 async fn customer(deps: BillingDeps<'_>, who: &Manager) -> Result<String, BillingError> {
@@ -508,6 +526,7 @@ pub async fn preview_plan_change(
             plan: target.name,
         }));
     }
+    within_gauge_limits(deps, who.org.id, &target).await?;
     let effect = if is_upgrade(&current, &target) {
         let price = price_of(deps, &target).await?;
         let (due_cents, currency) = deps
@@ -558,6 +577,7 @@ pub async fn change_plan(
             plan: target.name,
         }));
     }
+    within_gauge_limits(deps, who.org.id, &target).await?;
     let upgrade = is_upgrade(&current, &target);
     let price = price_of(deps, &target).await?;
     let snapshot = deps

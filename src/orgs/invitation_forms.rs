@@ -9,8 +9,10 @@ use super::invitation::{InvitationState, Refusal};
 use super::invitation_pages::{Answer, InvitationView, InviteValues, INVITE_FORM, NEW_INVITATION};
 use super::invitation_repo::{self as invitations, Accepted, Found};
 use super::model::Role;
+use super::seats::{room_for_one_more, Counting};
 use crate::accounts::model::Email;
 use crate::accounts::session;
+use crate::billing::catalog::Catalog;
 use crate::error::{url_escape, AppError};
 use crate::web::caller::{dep, redirect, Visitor};
 use crate::web::chrome::{Flash, Page};
@@ -61,6 +63,21 @@ pub async fn invite(
     // Managers see the member list anyway, so saying so reveals nothing new.
     if invitations::is_member(db, org_id, &email).await? {
         return refuse("email", format!("{email} is already a member.")).await;
+    }
+    let catalog = dep::<Arc<Catalog>>()?;
+    let room = room_for_one_more(
+        &mut *db.acquire().await?,
+        &catalog,
+        org_id,
+        Counting::WithPendingExcept(email.as_str()),
+    )
+    .await?;
+    if let Err(over) = room {
+        let message = format!(
+            "{over} Members and pending invitations both count. Upgrade on the Plans page (/orgs/{}/plans), or revoke an invitation.",
+            manager.slug()
+        );
+        return refuse("email", message).await;
     }
     let inviter = manager.signed_in.user.id;
     if let Err(throttled) = dep::<Arc<Throttles>>()?
@@ -169,7 +186,8 @@ pub async fn accept(visitor: Visitor, token: &str) -> Result<(), PageError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(AppError::NotFound.into());
     }
-    let outcome = invitations::accept(&visitor.db, token, user.id, &user.email)
+    let catalog = dep::<Arc<Catalog>>()?;
+    let outcome = invitations::accept(&visitor.db, &catalog, token, user.id, &user.email)
         .await?
         .ok_or(AppError::NotFound)?;
     visitor.memberships_changed()?;
@@ -186,6 +204,16 @@ pub async fn accept(visitor: Visitor, token: &str) -> Result<(), PageError> {
         Accepted::AlreadyJoined(i) => {
             let notice = format!("You are a member of {}.", i.org_name);
             (i, notice)
+        }
+        Accepted::NoSeat(i, over) => {
+            tracing::info!(org_id = %i.org_id, user_id = %user.id, "invitation refused: no seat");
+            let message = format!(
+                "{} has no seat left. {over} An owner or admin of {} can upgrade its plan; then accept again.",
+                i.org_name, i.org_name
+            );
+            visitor.flash(Flash::alert(message.clone())).await?;
+            redirect(&page);
+            return Err(PageError::field(WHOLE_FORM, message));
         }
         Accepted::Refused(_, refusal) => {
             redirect(&page);

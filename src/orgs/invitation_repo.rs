@@ -10,7 +10,10 @@ use uuid::Uuid;
 use super::invitation::{decide, Decision, Lifecycle, Refusal};
 use super::model::Role;
 use super::repo as orgs;
+use super::seats::{room_for_one_more, Counting};
 use crate::accounts::model::Email;
+use crate::billing::catalog::Catalog;
+use crate::billing::limits::OverLimit;
 
 /// A fresh random token (256 bits, hex) for an invitation link.
 fn new_token() -> String {
@@ -175,13 +178,17 @@ pub enum Accepted {
     Joined(Found),
     AlreadyJoined(Found),
     Refused(Found, Refusal),
+    /// The organization's plan has no seat left; nothing changed.
+    NoSeat(Found, Box<OverLimit>),
 }
 
 /// Accepts the invitation behind `token` for this user, once: the row is locked, so a double
-/// submit adds one membership and the second answer is "already joined". `None` when no
-/// invitation has this token.
+/// submit adds one membership and the second answer is "already joined". Someone new needs a
+/// seat in the organization's plan (see [`super::seats`]). `None` when no invitation has this
+/// token.
 pub async fn accept(
     pool: &PgPool,
+    catalog: &Catalog,
     token: &str,
     user_id: Uuid,
     user_email: &str,
@@ -197,6 +204,22 @@ pub async fn accept(
     let state = invitation.lifecycle.state(Utc::now());
     let outcome = match decide(state, &invitation.email, user_id, user_email) {
         Decision::Join => {
+            crate::usage::gauges::lock_limits(&mut tx, invitation.org_id).await?;
+            let member_already: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2)",
+            )
+            .bind(invitation.org_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !member_already {
+                let room =
+                    room_for_one_more(&mut tx, catalog, invitation.org_id, Counting::MembersOnly)
+                        .await?;
+                if let Err(over) = room {
+                    return Ok(Some(Accepted::NoSeat(invitation, over)));
+                }
+            }
             // Someone who is a member already keeps the role they have.
             orgs::add_member(&mut *tx, invitation.org_id, user_id, invitation.role).await?;
             sqlx::query(

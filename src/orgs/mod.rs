@@ -20,4 +20,6 @@ pub mod invitation_repo;
 #[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
+pub mod seats;
+#[cfg(feature = "ssr")]
 pub mod viewers;

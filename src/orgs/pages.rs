@@ -12,6 +12,7 @@ use super::invitation_pages::{Invitations, InvitationsCard, NewLink};
 use super::model::Role;
 use crate::billing::dashboard_card::{PlanCard, PlanCardView};
 use crate::usage::dashboard_card::{UsageCard, UsageCardView};
+use crate::usage::gauge_usage::GaugeUsage;
 use crate::web::chrome::Page;
 use crate::web::layout::{show_page, CsrfField, Field};
 use crate::web::page_error::{Kept, PageError};
@@ -150,6 +151,7 @@ fn dashboard_view(d: Dashboard, token: String) -> impl IntoView {
         {new_link}
         <PlanCardView card=plan />
         <UsageCardView card=usage />
+        <GaugeUsage slug=slug.clone() />
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>
             <table>

@@ -260,7 +260,14 @@ mod server {
             period: format!("{} – {}. ", date(period.start), date(period.end)),
             when,
             balance: e.credits.as_ref().map(|c| c.balance.clone()),
-            meters: e.meters.iter().map(meter_bar).collect(),
+            // Gauges (counts now, not this period's sums) have their own lines on the page,
+            // `usage::gauge_usage`, from their own read.
+            meters: e
+                .meters
+                .iter()
+                .filter(|m| !m.gauge)
+                .map(meter_bar)
+                .collect(),
             owed: owed(&e, catalog.soft_limit_actions),
             near: near(&e),
             messages: messages
@@ -325,6 +332,7 @@ mod server {
     fn near(e: &Entitlements) -> Vec<String> {
         e.meters
             .iter()
+            .filter(|m| !m.gauge)
             .filter_map(|m| {
                 let n = m.included?;
                 (n > 0 && m.used_included * 10 >= n * 8).then(|| {

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::consumption::{decide, included_remaining, Account, Decision, TierTerms};
 use super::period::{self, Period};
-use crate::billing::catalog::{Catalog, Limit, Model, Plan};
+use crate::billing::catalog::{Catalog, Gauge, Limit, Model, Plan};
+use crate::billing::limits::{limit_of, GaugeValues};
 use crate::billing::subscription::{effective_plan, grace_ends, Stored};
 
 /// Actions of one tier in one period, by how they were counted.
@@ -33,6 +34,8 @@ pub struct Standing {
     pub account: Account,
     /// Counters keyed by period start, then tier (the current period's are looked up by start).
     pub counters: BTreeMap<(DateTime<Utc>, String), Counter>,
+    /// The current counts of the gauges (agents, members).
+    pub gauges: GaugeValues,
 }
 
 /// The terms of one tier (or meter) on a plan; `None` for a key the catalog does not meter.
@@ -75,6 +78,9 @@ pub struct PeriodView {
 pub struct MeterView {
     pub key: String,
     pub name: String,
+    /// A gauge: a current count (agents, users) rather than a sum per period. Its `used` is the
+    /// count now, `included` the plan's limit, and `may_act` whether one more fits.
+    pub gauge: bool,
     /// Included this period; `null` when unlimited.
     pub included: Option<u64>,
     pub unlimited: bool,
@@ -127,6 +133,36 @@ pub fn current_period(standing: &Standing, now: DateTime<Utc>) -> Period {
     period::current(standing.subscription.as_ref(), now)
 }
 
+/// A gauge's line: its count now against the plan's limit.
+fn gauge_view(
+    catalog: &Catalog,
+    plan: &Plan,
+    key: &str,
+    gauge: Gauge,
+    values: &GaugeValues,
+) -> MeterView {
+    let used = values.value(gauge, key);
+    let limit = limit_of(plan, key);
+    let (included, remaining) = match limit {
+        Limit::Count(n) => (Some(n), Some(n.saturating_sub(used))),
+        Limit::Unlimited => (None, None),
+    };
+    let may_act = remaining.is_none_or(|left| left > 0);
+    MeterView {
+        key: key.to_owned(),
+        name: catalog.meter_name(key).to_owned(),
+        gauge: true,
+        included,
+        unlimited: limit == Limit::Unlimited,
+        used,
+        used_included: included.map_or(used, |n| used.min(n)),
+        remaining,
+        weight_millicredits: None,
+        may_act,
+        next_counted_as: may_act.then(|| "included".to_owned()),
+    }
+}
+
 pub fn compute(catalog: &Catalog, standing: &Standing, now: DateTime<Utc>) -> Entitlements {
     let stored = standing.subscription.as_ref();
     let plan = effective_plan(catalog, stored, now);
@@ -139,6 +175,9 @@ pub fn compute(catalog: &Catalog, standing: &Standing, now: DateTime<Utc>) -> En
         .meter_keys()
         .into_iter()
         .filter_map(|key| {
+            if let Some(gauge) = catalog.gauge(key) {
+                return Some(gauge_view(catalog, plan, key, gauge, &standing.gauges));
+            }
             let terms = terms(catalog, plan, key)?;
             let counter = standing
                 .counters
@@ -153,6 +192,7 @@ pub fn compute(catalog: &Catalog, standing: &Standing, now: DateTime<Utc>) -> En
             Some(MeterView {
                 key: key.to_owned(),
                 name: catalog.meter_name(key).to_owned(),
+                gauge: false,
                 included: match terms.included {
                     Limit::Count(n) => Some(n),
                     Limit::Unlimited => None,
@@ -251,6 +291,44 @@ mod tests {
     }
 
     #[test]
+    fn gauges_show_the_count_now_against_the_plan_limit() {
+        let seats = catalog("seats");
+        let mut standing = Standing::default();
+        standing.gauges.reported.insert("agents".into(), 1);
+        standing.gauges.members = 1;
+        let e = compute(&seats, &standing, Utc::now());
+        let meter = |key: &str| {
+            e.meters
+                .iter()
+                .find(|m| m.key == key)
+                .cloned()
+                .expect("meter")
+        };
+        let agents = meter("agents");
+        assert!(agents.gauge);
+        assert_eq!(
+            (
+                agents.used,
+                agents.included,
+                agents.remaining,
+                agents.may_act
+            ),
+            (1, Some(1), Some(0), false)
+        );
+        let users = meter("users");
+        assert_eq!(
+            (users.used, users.included, users.may_act),
+            (1, Some(1), false)
+        );
+        standing.gauges.members = 0;
+        standing.gauges.reported.clear();
+        let e = compute(&seats, &standing, Utc::now());
+        let agents = e.meters.iter().find(|m| m.key == "agents").expect("meter");
+        assert_eq!((agents.used, agents.may_act), (0, true));
+        assert_eq!(agents.next_counted_as.as_deref(), Some("included"));
+    }
+
+    #[test]
     fn the_other_models_answer_through_the_same_shape() {
         let seats = catalog("seats");
         let e = compute(&seats, &Standing::default(), Utc::now());
@@ -262,6 +340,7 @@ mod tests {
             .expect("meter");
         assert_eq!((messages.included, messages.may_act), (Some(1000), true));
         assert_eq!(messages.weight_millicredits, None);
+        assert!(!messages.gauge);
 
         let features = catalog("features");
         let mut standing = Standing::default();

@@ -28,8 +28,12 @@ pub async fn standing(db: &PgPool, org_id: Uuid, now: DateTime<Utc>) -> sqlx::Re
     .bind(org_id)
     .fetch_optional(db)
     .await?;
+    let gauges = super::gauges::values(db, org_id).await?;
     let Some(row) = row else {
-        return Ok(Standing::default());
+        return Ok(Standing {
+            gauges,
+            ..Standing::default()
+        });
     };
     let mut standing = Standing {
         subscription: row.subscription.into_stored(),
@@ -37,6 +41,7 @@ pub async fn standing(db: &PgPool, org_id: Uuid, now: DateTime<Utc>) -> sqlx::Re
             balance_millicredits: row.balance_millicredits,
             unsettled_overage: row.unsettled_overage.max(0) as u32,
         },
+        gauges,
         ..Standing::default()
     };
     let period = current_period(&standing, now);

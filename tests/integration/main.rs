@@ -12,6 +12,7 @@ mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
 mod leptos_app;
+mod limits;
 mod orgs_and_admin;
 mod platform;
 mod shared_caches;

@@ -546,13 +546,22 @@ async fn entitlements_answer_for_every_catalog_model() {
         assert_eq!(e["credits"].is_object(), has_credits, "{file}");
         assert!(e["period"]["start"].is_string() && e["features"].is_array());
         if file.contains("seats") {
-            // Without credits the included amount is a hard limit.
-            for i in 0..3 {
-                app.act(&key, "agents", &format!("a{i}")).await;
-            }
-            let (status, body) = app.act(&key, "agents", "a-more").await;
+            // Without credits the included amount is a hard limit: 1,000 messages, then no more.
+            let actions: Vec<Value> = (0..1000)
+                .map(|i| json!({ "tier": "messages", "idempotency_key": format!("m{i}") }))
+                .collect();
+            let batch = json!({ "actions": actions }).to_string();
+            let (status, _) = app
+                .api("POST", "/api/v1/usage/batch", Some(&key), Some(batch))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, body) = app.act(&key, "messages", "m-more").await;
             assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
             assert_eq!(body["error"]["code"], "limit_reached");
+            // Agents are a gauge (a count set with PUT /api/v1/gauges/agents), not actions.
+            let (status, body) = app.act(&key, "agents", "a1").await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(body["error"]["field"], "tier");
         }
     }
 }
@@ -570,6 +579,8 @@ async fn the_openapi_document_describes_the_api_as_it_answers() {
         "/api/v1/usage",
         "/api/v1/usage/batch",
         "/api/v1/entitlements",
+        "/api/v1/features/{key}",
+        "/api/v1/gauges/{meter}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
