@@ -113,7 +113,7 @@ fn unknown(kind: &str, key: &str) -> ApiError {
         (status = 401, description = "Missing, wrong or revoked API key", body = super::openapi::ErrorAnswer),
         (status = 403, description = "The key lacks the `entitlements:read` scope", body = super::openapi::ErrorAnswer),
         (status = 404, description = "The catalog declares no such feature", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `read` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn feature(
@@ -187,7 +187,10 @@ pub struct GaugeAnswer {
     put,
     path = "/api/v1/gauges/{meter}",
     security(("api_key" = [])),
-    params(("meter" = String, Path, description = "A gauge meter of the catalog, such as `agents`")),
+    params(
+        ("meter" = String, Path, description = "A gauge meter of the catalog, such as `agents`"),
+        super::usage::IdempotencyHeader
+    ),
     request_body = GaugeRequest,
     responses(
         (status = 200, description = "Set: the new value and the plan's limit", body = GaugeAnswer),
@@ -197,7 +200,8 @@ pub struct GaugeAnswer {
         (status = 403, description = "The key lacks the `usage:write` scope", body = super::openapi::ErrorAnswer),
         (status = 404, description = "The catalog declares no such meter", body = super::openapi::ErrorAnswer),
         (status = 422, description = "Not a gauge the product sets (a sum per period, or the member count), or a bad value; nothing changed", body = super::openapi::ErrorAnswer),
-        (status = 429, description = "Too many wrong API keys from this address; see Retry-After", body = super::openapi::ErrorAnswer),
+        (status = 409, description = "The Idempotency-Key header was used for another request (`idempotency_key_reused`) or is still in flight (`idempotency_in_progress`, with Retry-After)", body = super::openapi::ErrorAnswer),
+        (status = 429, description = "The key's `usage` rate limit is used up (`rate_limited`), or too many wrong API keys from this address (`too_many_wrong_keys`); see Retry-After", body = super::openapi::ErrorAnswer),
     )
 )]
 pub async fn set_gauge(

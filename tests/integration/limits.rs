@@ -617,3 +617,40 @@ async fn the_pricing_page_lists_the_catalog_and_start_free_trial_leads_to_a_star
         "{billing}"
     );
 }
+
+#[tokio::test]
+async fn features_and_gauges_refuse_a_key_without_their_scope_and_change_nothing() {
+    let app = spawn("seats").await;
+    let usage_only = app.cli_ok(&["api-key", "create", "acme", "--scope", "usage:write"]);
+    let reading_only = app.cli_ok(&["api-key", "create", "acme", "--scope", "entitlements:read"]);
+    let (usage_only, reading_only) = (usage_only.trim(), reading_only.trim());
+
+    let (status, body) = app.feature(usage_only, "api_access").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "missing_scope");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("entitlements:read"));
+
+    let (status, body) = app
+        .set_gauge(reading_only, "agents", r#"{"value": 1}"#)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "missing_scope");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("usage:write"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM gauge_values").await,
+        0,
+        "a refused key set nothing"
+    );
+
+    // Each key does what its scope allows.
+    let (status, body) = app.set_gauge(usage_only, "agents", r#"{"value": 1}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app.feature(reading_only, "api_access").await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+}
