@@ -45,6 +45,20 @@ async fn status_with_cookie(app: &TestApp, cookie: &str, path: &str) -> (StatusC
     (status, location)
 }
 
+/// Whether `path`, viewed with `cookie`, shows the platform admin's link.
+async fn shows_admin_link(app: &TestApp, cookie: &str, path: &str) -> bool {
+    bare_client()
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body")
+        .contains(r#"href="/admin""#)
+}
+
 /// Polls `check` until it holds or [`AT_ONCE`] has passed; returns how long it took.
 async fn within_at_once<F, Fut>(mut check: F) -> Option<Duration>
 where
@@ -101,16 +115,10 @@ async fn a_change_made_by_the_command_line_shows_on_every_instance_at_once() {
     let cookie = session_cookie(&signed_up);
     for app in [&a, &b] {
         for _ in 0..2 {
-            let page = bare_client()
-                .get(app.url("/orgs/promo/billing"))
-                .header(COOKIE, &cookie)
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("body");
-            assert!(!page.contains(r#"href="/admin""#), "not an admin yet");
+            assert!(
+                !shows_admin_link(app, &cookie, "/orgs/promo/billing").await,
+                "not an admin yet"
+            );
         }
     }
 
@@ -118,19 +126,7 @@ async fn a_change_made_by_the_command_line_shows_on_every_instance_at_once() {
     a.cli_ok(&["create-admin", "promoted@example.com"]);
 
     for app in [&a, &b] {
-        let shown = within_at_once(|| async {
-            bare_client()
-                .get(app.url("/orgs/promo/billing"))
-                .header(COOKIE, &cookie)
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("body")
-                .contains(r#"href="/admin""#)
-        })
-        .await;
+        let shown = within_at_once(|| shows_admin_link(app, &cookie, "/orgs/promo/billing")).await;
         assert!(
             shown.is_some(),
             "the admin link did not appear on {}",
@@ -144,18 +140,7 @@ async fn a_lost_notice_connection_leaves_no_stale_copy() {
     let a = TestApp::spawn().await;
     let signed_up = a.sign_up("lost@example.com", PASSWORD, "Lost").await;
     let cookie = session_cookie(&signed_up);
-    let admin_link = || async {
-        bare_client()
-            .get(a.url("/orgs/lost/billing"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("body")
-            .contains(r#"href="/admin""#)
-    };
+    let admin_link = || shows_admin_link(&a, &cookie, "/orgs/lost/billing");
     assert!(!admin_link().await);
     assert!(!admin_link().await, "the user is now in memory");
 

@@ -131,11 +131,21 @@ async fn failed_deliveries_are_retried_until_accepted() {
         .await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(receiver.attempts(), 4, "three refusals, then accepted");
-    let status: Vec<(i32, bool)> =
-        sqlx::query_as("SELECT attempts, delivered_at IS NOT NULL FROM stripe_emulator.deliveries")
-            .fetch_all(&emu.pool)
-            .await
-            .expect("deliveries");
+    // The emulator records the delivery after the receiver has answered, so the row may lag
+    // the receiver by a moment.
+    let mut status: Vec<(i32, bool)> = Vec::new();
+    for _ in 0..100 {
+        status = sqlx::query_as(
+            "SELECT attempts, delivered_at IS NOT NULL FROM stripe_emulator.deliveries",
+        )
+        .fetch_all(&emu.pool)
+        .await
+        .expect("deliveries");
+        if status == vec![(4, true)] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(status, vec![(4, true)]);
 }
 
