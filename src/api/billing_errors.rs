@@ -130,9 +130,7 @@ mod tests {
     use super::*;
 
     fn hybrid() -> Catalog {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-        let text = std::fs::read_to_string(path).expect("catalog file");
-        crate::billing::catalog::parse(path, &text).expect("valid catalog")
+        crate::billing::catalog::shipped("hybrid.toml")
     }
 
     #[test]

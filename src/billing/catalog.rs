@@ -586,14 +586,20 @@ impl Validator<'_> {
     }
 }
 
+/// A catalog shipped in `plans/` (such as `hybrid.toml`), for unit tests anywhere in the crate.
+#[cfg(test)]
+pub fn shipped(name: &str) -> Catalog {
+    let path = format!("{}/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("catalog file");
+    parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn load(name: &str) -> Catalog {
-        let path = format!("{}/plans/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).expect("catalog file");
-        parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+        shipped(name)
     }
 
     #[test]

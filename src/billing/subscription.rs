@@ -120,11 +120,9 @@ pub fn countdown(end: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::catalog::parse;
 
     fn catalog() -> Catalog {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-        parse(path, &std::fs::read_to_string(path).expect("file")).expect("valid")
+        crate::billing::catalog::shipped("hybrid.toml")
     }
 
     fn stored(status: &str, past_due_since: Option<DateTime<Utc>>) -> Stored {

@@ -681,14 +681,11 @@ pub async fn open_card_portal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::catalog;
     use crate::orgs::model::Role;
     use chrono::TimeZone;
 
     fn hybrid() -> Catalog {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/hybrid.toml");
-        let text = std::fs::read_to_string(path).expect("catalog file");
-        catalog::parse(path, &text).expect("valid catalog")
+        crate::billing::catalog::shipped("hybrid.toml")
     }
 
     fn membership(role: Role) -> Membership {
