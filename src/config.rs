@@ -186,6 +186,14 @@ pub struct Settings {
     )]
     pub entitlements_cache_milliseconds: u64,
 
+    /// The bearer token a Prometheus scraper sends to `GET /metrics`; unset, `/metrics` is off.
+    #[arg(long, global = true, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// Log lines as `text` (for people) or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = crate::observability::logging::LogFormat::Text)]
+    pub log_format: crate::observability::logging::LogFormat,
+
     /// Sign-ups allowed per client IP address per hour.
     #[arg(
         long,
@@ -328,6 +336,8 @@ impl Settings {
             api_rate_limit_billing: crate::api::rate_limit::Limits::default().billing,
             instance_heartbeat_seconds: 5,
             entitlements_cache_milliseconds: 1000,
+            metrics_token: None,
+            log_format: crate::observability::logging::LogFormat::Text,
             signups_per_ip_per_hour: 20,
             orgs_per_account_per_day: 10,
             orgs_per_ip_per_hour: 20,

@@ -281,10 +281,21 @@ impl Application {
                     .or(settings.stripe_api_base.as_deref()),
             ),
         };
+        let metrics = crate::observability::prometheus::routes(
+            settings
+                .metrics_token
+                .as_ref()
+                .map(crate::config::Secret::expose),
+            database.pool.clone(),
+        );
         let router = router(state, &browser)
             .layer(sessions)
             .merge(webhooks)
-            .merge(api_routes);
+            .merge(api_routes)
+            .merge(metrics)
+            .layer(axum::middleware::from_fn(
+                crate::observability::http_metrics::track,
+            ));
 
         let mut background = vec![
             tokio::spawn(shared_cache::listen(
