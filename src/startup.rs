@@ -276,7 +276,8 @@ impl Application {
         let router = router(state, &browser)
             .layer(sessions)
             .merge(webhooks)
-            .merge(api_routes);
+            .merge(api_routes)
+            .layer(axum::middleware::from_fn(crate::audit::context::per_request));
 
         let mut background = vec![
             tokio::spawn(shared_cache::listen(
@@ -331,6 +332,14 @@ impl Application {
             database.pool.clone(),
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
         )));
+        background.extend(crate::sync::jobs::spawn(crate::sync::jobs::Sync {
+            pool: database.pool.clone(),
+            gateway: stripe.clone(),
+            catalog: catalog.clone(),
+            wake: inbox.wake.clone(),
+            catch_up_every: Duration::from_secs(settings.catch_up_every_minutes * 60),
+            drift_every: Duration::from_secs(settings.drift_check_every_minutes * 60),
+        }));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {

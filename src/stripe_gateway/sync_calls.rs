@@ -76,7 +76,7 @@ fn listed(e: &stripe_shared::Event) -> ListedEvent {
 fn invoice_of(i: &stripe_shared::Invoice) -> Option<(String, Invoice)> {
     let at = |t: i64| Utc.timestamp_opt(t, 0).single();
     Some((
-        i.customer.id().as_str().to_owned(),
+        i.customer.as_ref()?.id().as_str().to_owned(),
         Invoice {
             stripe_invoice_id: i.id.as_ref()?.as_str().to_owned(),
             number: i.number.clone(),

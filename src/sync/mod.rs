@@ -8,6 +8,8 @@
 pub mod catch_up;
 #[cfg(feature = "ssr")]
 pub mod drift;
+#[cfg(feature = "ssr")]
+pub mod drift_check;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod forms;
