@@ -133,6 +133,12 @@ pub async fn resync(deps: RepairDeps<'_>, request: &Request<'_>) -> Result<usize
     let pairs: Vec<(Uuid, &repo::Invoice)> = invoices.iter().map(|i| (request.org_id, i)).collect();
     repo::upsert_invoices(&mut tx, &pairs).await?;
     tx.commit().await?;
+    let open_before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM billing_drifts WHERE org_id = $1 AND resolved_at IS NULL",
+    )
+    .bind(request.org_id)
+    .fetch_one(deps.db)
+    .await?;
     let (left, _) = drift_check::check_org(
         deps.db,
         deps.stripe,
@@ -142,6 +148,18 @@ pub async fn resync(deps: RepairDeps<'_>, request: &Request<'_>) -> Result<usize
         Resolution::Repaired,
     )
     .await?;
+    // The resync itself is recorded even when it found nothing to change.
+    let mut tx = deps.db.begin().await?;
+    audit::record(
+        &mut tx,
+        &stamp,
+        Some(request.org_id),
+        ("billing_drifts", &customer),
+        serde_json::json!({ "open_drifts": open_before }),
+        serde_json::json!({ "open_drifts": left }),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(left)
 }
 
