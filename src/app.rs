@@ -12,6 +12,8 @@ use leptos_router::{path, SsrMode};
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
 use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
 use crate::api::keys_page::ApiKeysPage;
+use crate::audit::pages::{AdminAuditPage, OrgAuditPage};
+use crate::sync::pages::AdminDriftPage;
 use crate::api::pages::ApiReferencePage;
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
@@ -88,6 +90,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/drift") view=AdminDriftPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/audit") view=OrgAuditPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug") view=OrgPage ssr=SsrMode::Async />
                 <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />

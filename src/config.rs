@@ -314,6 +314,26 @@ pub struct Settings {
         default_value_t = 10
     )]
     pub reconcile_every_minutes: u64,
+
+    /// Minutes between catch-ups with Stripe's Events API (one also runs at start-up), 1 to 1440.
+    #[arg(
+        long,
+        global = true,
+        env = "CATCH_UP_EVERY_MINUTES",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=1440)
+    )]
+    pub catch_up_every_minutes: u64,
+
+    /// Minutes between drift checks of every organization against Stripe, 1 to 10080.
+    #[arg(
+        long,
+        global = true,
+        env = "DRIFT_CHECK_EVERY_MINUTES",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=10080)
+    )]
+    pub drift_check_every_minutes: u64,
 }
 
 impl Settings {
@@ -352,6 +372,8 @@ impl Settings {
             warning_cooldown_hours: 24,
             top_up_retry_seconds: 3600,
             reconcile_every_minutes: 10,
+            catch_up_every_minutes: 5,
+            drift_check_every_minutes: 60,
             usage_writers: 2,
             webhook_writers: 1,
         }
@@ -415,6 +437,24 @@ pub fn cookies_must_be_secure(public_url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sync_job_intervals_refuse_zero_and_take_minutes() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = Cli::try_parse_from(["billing-portal", "--catch-up-every-minutes", "0"]);
+        assert!(parsed.is_err(), "0 minutes is refused");
+        let parsed = Cli::try_parse_from(["billing-portal", "--drift-check-every-minutes", "soon"]);
+        assert!(parsed.is_err());
+        let parsed = Cli::try_parse_from(["billing-portal", "--catch-up-every-minutes", "2"])
+            .expect("parses");
+        assert_eq!(parsed.settings.catch_up_every_minutes, 2);
+        assert_eq!(parsed.settings.drift_check_every_minutes, 60);
+    }
 
     #[test]
     fn secure_cookies_everywhere_but_local_http() {

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod billing;
 pub mod orgs;
 pub mod text;
@@ -31,6 +32,7 @@ pub mod seed;
 pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod stripe_gateway;
+pub mod sync;
 pub mod web;
 
 /// Browser entry point of the optional `hydrate` build (the standard one of Leptos' start-axum

@@ -293,6 +293,7 @@ impl Application {
             .merge(webhooks)
             .merge(api_routes)
             .merge(metrics)
+            .layer(axum::middleware::from_fn(crate::audit::context::per_request))
             .layer(axum::middleware::from_fn(
                 crate::observability::http_metrics::track,
             ));
@@ -312,15 +313,13 @@ impl Application {
                 }
             }),
             tokio::spawn(forget_idle_limits(login_limiter, key_misses, throttles)),
-            tokio::spawn(end_grace_periods(
-                database.pool.clone(),
-                stripe.clone(),
-                catalog.clone(),
+            tokio::spawn(as_job(
+                "grace-periods",
+                end_grace_periods(database.pool.clone(), stripe.clone(), catalog.clone()),
             )),
-            tokio::spawn(check_trial_cards(
-                database.pool.clone(),
-                stripe.clone(),
-                catalog.clone(),
+            tokio::spawn(as_job(
+                "trial-cards",
+                check_trial_cards(database.pool.clone(), stripe.clone(), catalog.clone()),
             )),
         ];
         background.push(tokio::spawn(
@@ -337,19 +336,30 @@ impl Application {
         ));
         background.extend(writers);
         background.extend(usage_writers);
-        background.push(tokio::spawn(top_up::work_forever(
-            database.pool.clone(),
-            stripe.clone(),
-            catalog.clone(),
-            top_up,
-            TopUpConfig {
-                retry_after: Duration::from_secs(settings.top_up_retry_seconds),
-            },
+        background.push(tokio::spawn(as_job(
+            "auto-top-up",
+            top_up::work_forever(
+                database.pool.clone(),
+                stripe.clone(),
+                catalog.clone(),
+                top_up,
+                TopUpConfig {
+                    retry_after: Duration::from_secs(settings.top_up_retry_seconds),
+                },
+            ),
         )));
         background.push(tokio::spawn(reconcile::work_forever(
             database.pool.clone(),
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
         )));
+        background.extend(crate::sync::jobs::spawn(crate::sync::jobs::Sync {
+            pool: database.pool.clone(),
+            gateway: stripe.clone(),
+            catalog: catalog.clone(),
+            wake: inbox.wake.clone(),
+            catch_up_every: Duration::from_secs(settings.catch_up_every_minutes * 60),
+            drift_every: Duration::from_secs(settings.drift_check_every_minutes * 60),
+        }));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {
@@ -565,6 +575,12 @@ async fn check_trial_cards(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>
             tracing::warn!(error = format!("{e:#}"), "checking trial cards failed");
         }
     }
+}
+
+/// Runs a background job with the job as the audit log's actor of the billing changes it makes.
+fn as_job<F: Future<Output = ()>>(name: &'static str, job: F) -> impl Future<Output = ()> {
+    use crate::audit::context::{acting, Actor, Stamp};
+    acting(Stamp::of(Actor::Job(name)), job)
 }
 
 async fn end_grace_periods(pool: PgPool, gateway: Gateway, catalog: Arc<Catalog>) {

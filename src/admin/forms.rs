@@ -12,6 +12,7 @@ use super::pages::{
 };
 use super::queries::{self, EventRow, OrgRow};
 use crate::api::ApiState;
+use crate::audit::context::{acting, Actor, Stamp};
 use crate::billing::catalog::Catalog;
 use crate::billing::repo as billing;
 use crate::billing::subscription::{grace_ends, GRACE_DAYS};
@@ -203,6 +204,7 @@ pub async fn webhooks_page(kind: &str, status: &str) -> Result<Page<WebhooksView
             kind: kind.to_owned(),
             status: status.to_owned(),
             events,
+            catch_up: crate::sync::forms::catch_up_summary(admin.db()).await?,
         },
     })
 }
@@ -233,16 +235,28 @@ pub async fn adjust_credits(
     typed: AdjustValues,
 ) -> Result<(), PageError> {
     let admin = visitor.signed_in().await?.platform_admin()?;
-    let adjusted = credit_service::adjust_credits(
-        admin.db(),
-        &dep::<ApiState>()?.entitlements,
-        &admin.user,
-        slug,
-        AdjustmentForm {
-            change: &typed.change,
-            credits: &typed.credits,
-            reason: &typed.reason,
-        },
+    let action = if typed.change == "remove" {
+        "admin.remove_credits"
+    } else {
+        "admin.grant_credits"
+    };
+    let stamp = Stamp::of(Actor::User(admin.user.id))
+        .action(action)
+        .reason(typed.reason.trim());
+    let entitlements = dep::<ApiState>()?.entitlements;
+    let adjusted = acting(
+        stamp,
+        credit_service::adjust_credits(
+            admin.db(),
+            &entitlements,
+            &admin.user,
+            slug,
+            AdjustmentForm {
+                change: &typed.change,
+                credits: &typed.credits,
+                reason: &typed.reason,
+            },
+        ),
     )
     .await;
     match adjusted {
@@ -276,10 +290,22 @@ pub async fn adjust_credits(
     }
 }
 
-/// Queues the stored event `id` to be applied again, through the same code as a fresh delivery.
-pub async fn replay(visitor: Visitor, id: &str) -> Result<(), AppError> {
+/// Queues the stored event `id` to be applied again, through the same code as a fresh delivery;
+/// the reason goes to the audit log. Without a reason nothing happens and the page says why.
+pub async fn replay(visitor: Visitor, id: &str, reason: &str) -> Result<(), AppError> {
     let admin = visitor.signed_in().await?.platform_admin()?;
-    if !queries::replay(admin.db(), id).await? {
+    let reason = match crate::sync::repair::reason(reason) {
+        Ok(reason) => reason,
+        Err(e) => {
+            admin.flash(Flash::alert(format!("Nothing changed: {e}"))).await?;
+            redirect(&format!("/admin/webhooks/{id}"));
+            return Ok(());
+        }
+    };
+    let stamp = Stamp::of(Actor::User(admin.user.id))
+        .action("admin.replay_event")
+        .reason(reason);
+    if !queries::replay(admin.db(), id, &stamp).await? {
         return Err(AppError::NotFound);
     }
     dep::<Inbox>()?.wake.notify_one();

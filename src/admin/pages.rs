@@ -112,6 +112,8 @@ pub struct WebhooksView {
     pub kind: String,
     pub status: String,
     pub events: Vec<EventLine>,
+    /// The catch-up with Stripe's Events API: its cursor and how many events it caught up.
+    pub catch_up: String,
 }
 
 /// `/admin/webhooks/{id}`: one event with its raw payload.
@@ -170,9 +172,10 @@ pub async fn adjust_credits(
 pub async fn replay_webhook(
     #[server(default)] authenticity_token: String,
     #[server(default)] id: String,
+    #[server(default)] reason: String,
 ) -> Result<(), PageError> {
     let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
-    Ok(super::forms::replay(visitor, &id).await?)
+    Ok(super::forms::replay(visitor, &id, &reason).await?)
 }
 
 #[component]
@@ -292,9 +295,11 @@ fn org_view(page: OrgView, token: String) -> impl IntoView {
             <p class="muted">
                 "Stripe customer: " <code>{customer}</code>
                 " · " <a href="/admin">"All organizations"</a>
+                " · " <a href=format!("/admin/audit?org={slug}")>"Audit log"</a>
             </p>
         </section>
         <section class="card"><h2>"Subscription"</h2>{subscription}</section>
+        <crate::sync::pages::RepairForms slug=slug.clone() token=token.clone() />
         <section class="card" aria-labelledby="credits-heading">
             <h2 id="credits-heading">"Credits"</h2>
             <p data-testid="admin-balance">{format!("Balance: {balance} credits")}</p>
@@ -377,7 +382,8 @@ fn webhooks_view(page: WebhooksView, _token: String) -> impl IntoView {
     view! {
         <section class="page-heading">
             <h1>"Webhook events"</h1>
-            <p class="muted"><a href="/admin">"Organizations"</a></p>
+            <p class="muted"><a href="/admin">"Organizations"</a> " · " <a href="/admin/drift">"Drift"</a> " · " <a href="/admin/audit">"Audit log"</a></p>
+            <p data-testid="catch-up">{page.catch_up.clone()}</p>
         </section>
         <form method="get" action="/admin/webhooks" class="search">
             <label for="type">"Type (exact, or ending in .*)"</label>
@@ -421,6 +427,8 @@ fn webhook_view(page: WebhookView, token: String) -> impl IntoView {
             <ActionForm action=action>
                 <CsrfField token=token />
                 <input type="hidden" name="id" value=event.id />
+                <label for="replay-reason">"Reason (kept in the audit log)"</label>
+                <input id="replay-reason" name="reason" required maxlength="500" />
                 <button type="submit">"Replay this event"</button>
             </ActionForm>
         </section>

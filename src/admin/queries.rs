@@ -115,13 +115,38 @@ pub async fn event(db: impl PgExecutor<'_>, id: &str) -> sqlx::Result<Option<(Ev
     Ok(found.map(|e| (e.row, e.payload)))
 }
 
-/// Queues an event to be applied again, through the same code as a fresh delivery.
-pub async fn replay(db: impl PgExecutor<'_>, id: &str) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
+/// Queues an event to be applied again, through the same code as a fresh delivery, and writes
+/// the admin's replay (with its reason) to the audit log in the same transaction.
+pub async fn replay(
+    db: &sqlx::PgPool,
+    id: &str,
+    stamp: &crate::audit::context::Stamp,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let before: Option<(String, Option<uuid::Uuid>, i32, Option<String>)> = sqlx::query_as(
+        "SELECT status, org_id, attempts, last_error FROM webhook_events WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, org_id, attempts, last_error)) = before else {
+        return Ok(false);
+    };
+    sqlx::query(
         "UPDATE webhook_events SET status = 'pending', next_attempt_at = now(), last_error = NULL WHERE id = $1",
     )
     .bind(id)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    crate::audit::context::record(
+        &mut tx,
+        stamp,
+        org_id,
+        ("webhook_events", id),
+        serde_json::json!({ "status": status, "attempts": attempts, "last_error": last_error }),
+        serde_json::json!({ "status": "pending", "attempts": attempts, "last_error": null }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -194,10 +194,14 @@ impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(Authenticated(outcome)) = parts.extensions.get::<Authenticated>() {
-            return outcome.clone();
+        let caller = match parts.extensions.get::<Authenticated>() {
+            Some(Authenticated(outcome)) => outcome.clone(),
+            None => authenticate(parts, state).await,
+        };
+        if let Ok(caller) = &caller {
+            crate::audit::context::identify(crate::audit::context::Actor::ApiKey(caller.key_id));
         }
-        authenticate(parts, state).await
+        caller
     }
 }
 

@@ -32,6 +32,7 @@ pub async fn save_customer(
     org_id: Uuid,
     customer: &str,
 ) -> sqlx::Result<String> {
+    crate::audit::context::stamp(&mut *db).await?;
     sqlx::query("INSERT INTO billing_customers (org_id, stripe_customer_id) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING")
         .bind(org_id)
         .bind(customer)
@@ -197,10 +198,11 @@ pub async fn grace_expired(
 }
 
 pub async fn set_kept_plan(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     org_id: Uuid,
     kept: Option<(&str, DateTime<Utc>)>,
 ) -> sqlx::Result<()> {
+    crate::audit::context::stamp(&mut *db).await?;
     sqlx::query("UPDATE subscriptions SET kept_plan_key = $2, kept_until = $3 WHERE org_id = $1")
         .bind(org_id)
         .bind(kept.map(|k| k.0))
@@ -248,12 +250,13 @@ pub async fn open_checkout_with_plan(
 
 /// Records a new open session; `false` when the organization already has one open.
 pub async fn insert_checkout(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     org_id: Uuid,
     id: &str,
     url: &str,
     plan_key: Option<&str>,
 ) -> sqlx::Result<bool> {
+    crate::audit::context::stamp(&mut *db).await?;
     let inserted = sqlx::query(
         "INSERT INTO checkout_sessions (id, org_id, plan_key, status, url) VALUES ($1, $2, $3, 'open', $4)
          ON CONFLICT DO NOTHING",

@@ -52,6 +52,7 @@ pub async fn apply_snapshot(
         return Ok(None);
     };
     lock_org(db, org_id).await?;
+    crate::audit::context::stamp(&mut *db).await?;
     let existing = repo::subscription_for_update(db, org_id).await?;
     if let Some((stored, _)) = &existing {
         // A late event about an old subscription must not replace the live one.

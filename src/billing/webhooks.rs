@@ -25,6 +25,7 @@ use super::inbox_writer::{InboxWriter, NewEvent};
 use super::repo;
 use super::service::{apply_snapshot, lock_org, org_for};
 use super::subscription::{ordering, Ordering};
+use crate::audit::context as audit;
 use crate::stripe_gateway::events::{
     parse_event, read_head, CompletedPurchase, EventHead as Head, InvoiceSnapshot, StripeEvent,
     SubscriptionChange,
@@ -248,23 +249,34 @@ async fn apply_batch(
     let customers: Vec<&str> = invoices.iter().map(|(_, i)| i.customer.as_str()).collect();
     let orgs = repo::orgs_of_customers(&mut *tx, &customers).await?;
     let mut known = Vec::with_capacity(invoices.len());
+    let mut sources = Vec::with_capacity(invoices.len());
     for (index, read) in &invoices {
         let org = orgs.get(&read.customer).copied();
         outcomes[*index] = Some(match org {
             Some(org) => {
                 known.push((org, &read.invoice));
+                sources.push((read.invoice.stripe_invoice_id.as_str(), due[*index].0.as_str()));
                 Outcome::Applied(Some(org))
             }
             None => Outcome::Ignored(None),
         });
     }
-    repo::upsert_invoices(&mut *tx, &known).await?;
+    if !known.is_empty() {
+        audit::invoice_events(&mut *tx, &sources).await?;
+        repo::upsert_invoices(&mut *tx, &known).await?;
+    }
     for (index, event) in others {
-        let (_, kind, _, created) = &due[index];
+        let (id, kind, _, created) = &due[index];
+        audit::write(&mut *tx, &event_stamp(id, kind)).await?;
         outcomes[index] =
             Some(apply_event(&mut *tx, gateway, catalog, kind, event, *created).await?);
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// The audit log's actor for what applying event `id` changes: the event, its type as the action.
+fn event_stamp(id: &str, kind: &str) -> audit::Stamp {
+    audit::Stamp::of(audit::Actor::StripeEvent(id.to_owned())).action(kind)
 }
 
 /// Marks a batch's events applied or ignored in one statement.
@@ -314,7 +326,10 @@ async fn apply_isolated(
     for (id, kind, payload, created) in &due {
         sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
         let applied = match parse_event(kind, payload) {
-            Ok(event) => apply_event(&mut tx, gateway, catalog, kind, event, *created).await,
+            Ok(event) => match audit::write(&mut tx, &event_stamp(id, kind)).await {
+                Ok(()) => apply_event(&mut tx, gateway, catalog, kind, event, *created).await,
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         };
         match applied {

@@ -37,7 +37,7 @@ fn at(ts: Option<i64>) -> Option<DateTime<Utc>> {
     ts.and_then(|t| Utc.timestamp_opt(t, 0).single())
 }
 
-fn snapshot(sub: &stripe_shared::Subscription) -> Snapshot {
+pub(super) fn snapshot(sub: &stripe_shared::Subscription) -> Snapshot {
     let item = sub.items.data.first();
     Snapshot {
         id: sub.id.as_str().to_owned(),

@@ -8,6 +8,7 @@ pub mod credit_calls;
 pub mod error;
 pub mod events;
 pub mod signature;
+pub mod sync_calls;
 
 pub use error::GatewayError;
 

@@ -70,6 +70,7 @@ pub async fn lock_account(db: &mut PgConnection, org_id: Uuid) -> sqlx::Result<A
 
 /// Applies an entry. Returns false (and changes nothing) when its reference was applied before.
 pub async fn adjust(db: &mut PgConnection, entry: Entry<'_>) -> sqlx::Result<bool> {
+    crate::audit::context::stamp(&mut *db).await?;
     let mut account = lock_account(db, entry.org_id).await?;
     let inserted = sqlx::query(
         "INSERT INTO credit_ledger (org_id, kind, millicredits, reason, reference, actor_id)
@@ -137,6 +138,7 @@ pub struct NewPurchase<'a> {
 }
 
 pub async fn insert_purchase(db: &mut PgConnection, p: NewPurchase<'_>) -> sqlx::Result<bool> {
+    crate::audit::context::stamp(&mut *db).await?;
     let done = sqlx::query(
         "INSERT INTO credit_purchases (id, org_id, source, packs, millicredits, amount_cents,
              currency, status, checkout_session_id)

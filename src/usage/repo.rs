@@ -123,11 +123,14 @@ pub async fn top_up_settings(db: impl PgExecutor<'_>, org_id: Uuid) -> sqlx::Res
     .await
 }
 
+/// Saves the settings in a transaction of its own, which carries the actor to the audit log.
 pub async fn save_top_up_settings(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     org_id: Uuid,
     s: &TopUpSettings,
 ) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    crate::audit::context::stamp(&mut tx).await?;
     // Turning it on again starts the failure count afresh.
     sqlx::query(
         "UPDATE credit_accounts SET auto_top_up = $2, top_up_below_credits = $3,
@@ -141,7 +144,7 @@ pub async fn save_top_up_settings(
     .bind(s.top_up_below_credits)
     .bind(s.top_up_packs)
     .bind(s.top_up_monthly_cap)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }

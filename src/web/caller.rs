@@ -171,6 +171,7 @@ impl Visitor {
     /// The signed-in user, or [`AppError::Unauthenticated`] (a browser is sent to log in).
     pub async fn signed_in(mut self) -> Result<SignedIn, AppError> {
         let user = self.user.clone().ok_or(AppError::Unauthenticated)?;
+        crate::audit::context::identify(crate::audit::context::Actor::User(user.id));
         let memberships = std::mem::take(&mut self.memberships);
         Ok(SignedIn {
             visitor: self,

@@ -1335,7 +1335,7 @@ async fn admins_search_organizations_read_billing_and_replay_events() {
             &admin,
             &format!("/admin/webhooks/{event_id}"),
             "/forms/admin/webhooks/replay",
-            &[],
+            &[("reason", "Applying it again after the fix")],
         )
         .await;
     assert_eq!(replayed.status(), StatusCode::FOUND);

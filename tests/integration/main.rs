@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod audit_log;
 mod api_billing;
 mod api_guard;
 mod billing;
@@ -18,4 +19,5 @@ mod observability;
 mod orgs_and_admin;
 mod platform;
 mod shared_caches;
+mod stripe_sync;
 mod usage;

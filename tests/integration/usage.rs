@@ -29,7 +29,7 @@ impl TestApp {
     }
 
     /// Buys packs with 4242 and comes back through the success page.
-    async fn buy_and_return(&self, packs: &str) {
+    pub(crate) async fn buy_and_return(&self, packs: &str) {
         let paid = self.buy_packs(packs, "4242 4242 4242 4242").await;
         self.get(&location(&paid)[self.base.len()..]).await;
     }

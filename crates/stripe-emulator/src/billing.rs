@@ -379,6 +379,16 @@ impl Engine<'_> {
         }
     }
 
+    /// Moves a running trial's end (and with it the trial's period) to `end`.
+    pub fn set_trial_end(sub: &mut Value, end: i64) {
+        let start = Self::period_of(sub).0;
+        sub["trial_end"] = json!(end);
+        Self::set_period(sub, (start, end));
+        if sub["cancel_at_period_end"] == true {
+            sub["cancel_at"] = json!(end);
+        }
+    }
+
     /// Cancels at the end of the current period (`cancel`), or takes that back.
     pub fn schedule_cancellation(sub: &mut Value, cancel: bool, now: i64) {
         let end = Self::period_of(sub).1;

@@ -274,7 +274,9 @@ impl Emulator {
             )
             .route(
                 "/v1/webhook_endpoints/{id}",
-                axum::routing::delete(endpoint!(webhook_endpoints::delete)),
+                axum::routing::delete(endpoint!(webhook_endpoints::delete))
+                    .get(endpoint!(webhook_endpoints::retrieve))
+                    .post(endpoint!(webhook_endpoints::update)),
             )
             .route("/v1/{*rest}", axum::routing::any(api::unknown_route))
             .route("/_emulator/clock", get(endpoint!(control::clock)))

@@ -157,6 +157,11 @@ impl Params {
         self.map.contains_key(key)
     }
 
+    /// Whether `key` was given as plain text (`key=v`) rather than an object (`key[a]=v`).
+    pub fn is_text(&self, key: &str) -> bool {
+        matches!(self.map.get(key), Some(Value::Str(_)))
+    }
+
     pub fn string(&mut self, key: &str) -> Result<Option<String>, StripeError> {
         match self.map.remove(key) {
             None => Ok(None),

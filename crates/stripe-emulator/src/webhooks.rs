@@ -103,7 +103,7 @@ pub async fn queue_deliveries(work: &mut Work, event: &Value) -> Result<i64, Str
     let event_type = event["type"].as_str().unwrap_or_default();
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM stripe_emulator.webhook_endpoints
-         WHERE '*' = ANY(enabled_events) OR $1 = ANY(enabled_events)",
+         WHERE NOT disabled AND ('*' = ANY(enabled_events) OR $1 = ANY(enabled_events))",
     )
     .bind(event_type)
     .fetch_one(work.tx())
@@ -130,7 +130,7 @@ pub async fn insert_deliveries(
             "INSERT INTO stripe_emulator.deliveries (event_id, endpoint_id, next_attempt)
              SELECT $1, id, now() + make_interval(secs => $3::double precision / 1000)
              FROM stripe_emulator.webhook_endpoints
-             WHERE '*' = ANY(enabled_events) OR $2 = ANY(enabled_events)",
+             WHERE NOT disabled AND ('*' = ANY(enabled_events) OR $2 = ANY(enabled_events))",
         )
         .bind(event["id"].as_str().unwrap_or_default())
         .bind(event_type)
@@ -181,7 +181,7 @@ async fn deliver_due(
          FROM stripe_emulator.deliveries d
          JOIN stripe_emulator.webhook_endpoints e ON e.id = d.endpoint_id
          JOIN stripe_emulator.objects o ON o.id = d.event_id
-         WHERE d.delivered_at IS NULL AND d.next_attempt <= now()
+         WHERE d.delivered_at IS NULL AND d.next_attempt <= now() AND NOT e.disabled
          ORDER BY d.next_attempt, d.id
          LIMIT 20
          FOR UPDATE OF d SKIP LOCKED",
@@ -238,6 +238,7 @@ pub fn endpoint_object(
     secret: Option<&str>,
     events: &[String],
     created: i64,
+    disabled: bool,
 ) -> Value {
     let mut object = json!({
         "id": id,
@@ -249,7 +250,7 @@ pub fn endpoint_object(
         "enabled_events": events,
         "livemode": false,
         "metadata": {},
-        "status": "enabled",
+        "status": if disabled { "disabled" } else { "enabled" },
         "url": url,
     });
     if let Some(secret) = secret {

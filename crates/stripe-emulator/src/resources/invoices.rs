@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::{created_range, created_within};
 use crate::api::Call;
 use crate::billing::{add_interval, Engine};
 use crate::error::StripeError;
@@ -23,6 +24,7 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
         "status",
         &["draft", "open", "paid", "uncollectible", "void"],
     )?;
+    let created = created_range(&mut call.params)?;
     let items = w
         .all(
             "invoice",
@@ -38,6 +40,7 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
                 .as_ref()
                 .is_none_or(|s| i["parent"]["subscription_details"]["subscription"] == json!(s))
                 && status.as_ref().is_none_or(|st| i["status"] == json!(st))
+                && created_within(i, created)
         })
         .collect();
     call.list(items)

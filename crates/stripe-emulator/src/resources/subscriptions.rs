@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{merge_metadata, metadata_value};
+use super::{created_range, created_within, merge_metadata, metadata_value};
 use crate::api::Call;
 use crate::billing::{Engine, NewSubscription, PaymentBehavior};
 use crate::error::StripeError;
@@ -130,6 +130,7 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
     let customer = call.params.string("customer")?;
     let price = call.params.string("price")?;
     let status = call.params.one_of("status", &STATUSES)?;
+    let created = created_range(&mut call.params)?;
     let items = w
         .all(
             "subscription",
@@ -153,7 +154,7 @@ pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, 
                     .as_array()
                     .is_some_and(|items| items.iter().any(|i| i["price"]["id"] == json!(id)))
             });
-            status_ok && price_ok
+            status_ok && price_ok && created_within(s, created)
         })
         .collect();
     call.list(items)
@@ -253,11 +254,28 @@ pub async fn update(
     let end_trial_now = match p.string("trial_end")?.as_deref() {
         None => false,
         Some("now") => true,
-        Some(_) => {
-            return Err(StripeError::invalid_request(
-                "The emulator only supports trial_end=now on update.",
-                Some("trial_end"),
-            ))
+        // A new end for a running trial (extended or shortened), as Stripe allows.
+        Some(ts) => {
+            let end: i64 = ts.parse().map_err(|_| {
+                StripeError::invalid_request(
+                    "Invalid trial_end: must be a timestamp or `now`",
+                    Some("trial_end"),
+                )
+            })?;
+            if end <= now {
+                return Err(StripeError::invalid_request(
+                    "trial_end must be in the future.",
+                    Some("trial_end"),
+                ));
+            }
+            if after["status"] != "trialing" {
+                return Err(StripeError::invalid_request(
+                    "The emulator changes trial_end only while the subscription is trialing.",
+                    Some("trial_end"),
+                ));
+            }
+            Engine::set_trial_end(&mut after, end);
+            false
         }
     };
     engine

@@ -63,6 +63,24 @@ def main() -> None:
     except stripe.InvalidRequestError as e:
         assert e.http_status == 400 and e.param == "nonsense", e
 
+    # Lists page as Stripe's do: newest first, `created` filters, cursors that auto-paging follows.
+    for n in range(3):
+        client.v1.customers.create(params={"email": f"page{n}@acme.test"})
+    events = client.v1.events.list(params={"limit": 2})
+    assert len(events.data) == 2 and events.has_more, events
+    created = [e.created for e in events.data]
+    assert created == sorted(created, reverse=True), "events are newest first"
+    every = [e.id for e in events.auto_paging_iter()]
+    assert len(every) == len(set(every)) and len(every) > 4, every
+    since = client.v1.events.list(params={"created": {"gte": events.data[0].created}, "limit": 100})
+    assert all(e.created >= events.data[0].created for e in since.data)
+    newer = client.v1.events.list(params={"created": {"gt": events.data[0].created}})
+    assert newer.data == [], "nothing is newer than the newest event"
+    subs = client.v1.subscriptions.list(params={"customer": customer.id, "status": "all", "limit": 1})
+    assert all(s.customer == customer.id for s in subs.data)
+    invoices = client.v1.invoices.list(params={"customer": customer.id, "created": {"gte": 0}})
+    assert all(i.customer == customer.id for i in invoices.data)
+
     print("ok")
 
 

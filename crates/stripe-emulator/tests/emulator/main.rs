@@ -6,6 +6,7 @@ mod api;
 mod flows;
 mod harness;
 mod keys;
+mod lists;
 mod webhooks;
 
 use std::sync::{Arc, Mutex};
