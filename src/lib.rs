@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod billing;
 pub mod orgs;
+pub mod revenue;
 pub mod text;
 pub mod usage;
 

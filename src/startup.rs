@@ -327,6 +327,10 @@ impl Application {
                 retry_after: Duration::from_secs(settings.top_up_retry_seconds),
             },
         )));
+        background.push(tokio::spawn(crate::revenue::snapshots::work_forever(
+            database.pool.clone(),
+            catalog.clone(),
+        )));
         background.push(tokio::spawn(reconcile::work_forever(
             database.pool.clone(),
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
@@ -439,6 +443,7 @@ fn router(state: AppState, browser: &Browser) -> Router {
     #[rustfmt::skip]
     let portal = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/admin/metrics/csv/{table}", get(crate::revenue::download::table_csv))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .merge(pages)
         .with_state(state)
