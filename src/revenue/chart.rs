@@ -73,7 +73,13 @@ pub fn svg(table: &Table) -> String {
     let span = (max - min).max(1) as f64;
     let y = |v: i64| TOP + plot_h - plot_h * (v - min) as f64 / span;
     let n = table.rows.len();
-    let x = |i: usize| LEFT + if n > 1 { plot_w * i as f64 / (n - 1) as f64 } else { plot_w / 2.0 };
+    let x = |i: usize| {
+        LEFT + if n > 1 {
+            plot_w * i as f64 / (n - 1) as f64
+        } else {
+            plot_w / 2.0
+        }
+    };
     let name = escape(&label(table));
     let mut out = String::new();
     let _ = write!(
@@ -96,7 +102,11 @@ pub fn svg(table: &Table) -> String {
     }
     for (label_at, (day, _)) in table.rows.iter().enumerate() {
         if n <= 1 || label_at == 0 || label_at == n - 1 {
-            let anchor = if label_at == 0 && n > 1 { "start" } else { "end" };
+            let anchor = if label_at == 0 && n > 1 {
+                "start"
+            } else {
+                "end"
+            };
             let _ = write!(
                 out,
                 r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}" fill="#4b5563">{day}</text>"##,
@@ -115,9 +125,15 @@ pub fn svg(table: &Table) -> String {
         let colour = COLOURS[k % COLOURS.len()];
         let dash = DASHES[k % DASHES.len()];
         if let [(cx, cy)] = points[..] {
-            let _ = write!(out, r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#);
+            let _ = write!(
+                out,
+                r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3" fill="{colour}"/>"#
+            );
         } else {
-            let points: Vec<String> = points.iter().map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
+            let points: Vec<String> = points
+                .iter()
+                .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                .collect();
             let _ = write!(
                 out,
                 r#"<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}" points="{}"/>"#,
@@ -136,7 +152,13 @@ pub fn legend(table: &Table) -> Vec<(String, &'static str, &'static str)> {
         .iter()
         .filter(|c| c.charted)
         .enumerate()
-        .map(|(k, c)| (c.name.clone(), COLOURS[k % COLOURS.len()], DASHES[k % DASHES.len()]))
+        .map(|(k, c)| {
+            (
+                c.name.clone(),
+                COLOURS[k % COLOURS.len()],
+                DASHES[k % DASHES.len()],
+            )
+        })
         .collect()
 }
 
@@ -165,7 +187,12 @@ mod tests {
             rows: values
                 .iter()
                 .zip(1..)
-                .map(|(v, d)| (NaiveDate::from_ymd_opt(2026, 12, d).expect("day"), vec![Some(*v), Some(1_000_000)]))
+                .map(|(v, d)| {
+                    (
+                        NaiveDate::from_ymd_opt(2026, 12, d).expect("day"),
+                        vec![Some(*v), Some(1_000_000)],
+                    )
+                })
                 .collect(),
             summary: vec![],
         }
@@ -175,7 +202,10 @@ mod tests {
     fn the_chart_is_named_and_escapes_its_text() {
         let svg = svg(&table(&[3, -4, 12]));
         let name = "Net revenue &lt;USD&gt;: Net per day, 2026-12-01 to 2026-12-03";
-        assert!(svg.contains(&format!(r#"role="img" aria-label="{name}""#)), "{svg}");
+        assert!(
+            svg.contains(&format!(r#"role="img" aria-label="{name}""#)),
+            "{svg}"
+        );
         assert!(svg.contains(&format!("<title>{name}</title>")));
         // One line (the hidden column is not drawn), scaled from -5 to 20.
         assert_eq!(svg.matches("<polyline").count(), 1);
@@ -185,6 +215,9 @@ mod tests {
     #[test]
     fn one_day_is_a_dot() {
         let svg = svg(&table(&[7]));
-        assert!(svg.contains("<circle") && !svg.contains("<polyline"), "{svg}");
+        assert!(
+            svg.contains("<circle") && !svg.contains("<polyline"),
+            "{svg}"
+        );
     }
 }

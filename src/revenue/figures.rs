@@ -134,7 +134,10 @@ pub fn summarize(before: Option<&DayFigures>, days: &[DayFigures]) -> RangeSumma
         .iter()
         .map(|(currency, m)| {
             let start = mrr_start.get(currency).copied().unwrap_or(0);
-            (currency.clone(), Ratio::new(m.churned + m.contraction, start))
+            (
+                currency.clone(),
+                Ratio::new(m.churned + m.contraction, start),
+            )
         })
         .collect();
     RangeSummary {

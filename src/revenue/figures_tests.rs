@@ -42,7 +42,10 @@ fn movement_over_a_range_adds_the_days() {
 fn trial_conversion_is_converted_of_the_trials_that_ended() {
     let f = figures();
     let s = summarize(Some(&f[0]), &f[1..]);
-    assert_eq!((s.trials.started, s.trials.converted, s.trials.expired), (0, 1, 1));
+    assert_eq!(
+        (s.trials.started, s.trials.converted, s.trials.expired),
+        (0, 1, 1)
+    );
     assert_eq!(s.conversion.map(|r| r.percent()), Some("50.0%".into()));
     // Day 1 alone: two trials started, none ended yet: no rate.
     assert_eq!(summarize(None, &f[..1]).conversion, None);
@@ -69,10 +72,16 @@ fn revenue_churn_is_churned_and_contraction_of_the_starting_mrr() {
     let s = summarize(Some(&f[0]), &f[1..]);
     // (19,800 + 40,099) / 50,998 = 117.45%.
     assert_eq!(s.revenue_churn["usd"], Ratio::new(59_899, 50_998));
-    assert_eq!(s.revenue_churn["usd"].map(|r| r.percent()), Some("117.5%".into()));
+    assert_eq!(
+        s.revenue_churn["usd"].map(|r| r.percent()),
+        Some("117.5%".into())
+    );
     // Day 3 from day 2: 9,900 / 29,700 = 33.3%.
     let s = summarize(Some(&f[1]), &f[2..3]);
-    assert_eq!(s.revenue_churn["usd"].map(|r| r.percent()), Some("33.3%".into()));
+    assert_eq!(
+        s.revenue_churn["usd"].map(|r| r.percent()),
+        Some("33.3%".into())
+    );
 }
 
 #[test]
@@ -93,9 +102,15 @@ fn webhook_success_rate_and_worst_median_over_a_range() {
         median_lag_seconds: Some(40),
     };
     let s = summarize(Some(&f[0]), &f[1..]);
-    assert_eq!((s.webhooks.received, s.webhooks.applied, s.webhooks.failed), (16, 15, 1));
+    assert_eq!(
+        (s.webhooks.received, s.webhooks.applied, s.webhooks.failed),
+        (16, 15, 1)
+    );
     // 15 of 16 settled: 93.75% shows as 93.8%.
-    assert_eq!(s.webhooks.success.map(|r| r.percent()), Some("93.8%".into()));
+    assert_eq!(
+        s.webhooks.success.map(|r| r.percent()),
+        Some("93.8%".into())
+    );
     assert_eq!(s.webhooks.worst_median_lag_seconds, Some(40));
 }
 

@@ -227,11 +227,19 @@ mod tests {
     fn webhook_health_counts_outcomes_and_takes_the_median_lag() {
         use Delivery::*;
         let w = webhooks(&[
-            Applied { lag_seconds: Some(3) },
-            Applied { lag_seconds: Some(1) },
+            Applied {
+                lag_seconds: Some(3),
+            },
+            Applied {
+                lag_seconds: Some(1),
+            },
             Failed,
-            Applied { lag_seconds: Some(120) },
-            Applied { lag_seconds: Some(-2) },
+            Applied {
+                lag_seconds: Some(120),
+            },
+            Applied {
+                lag_seconds: Some(-2),
+            },
             Applied { lag_seconds: None },
             Pending,
         ]);

@@ -133,7 +133,10 @@ fn metric_section(t: TableView, days: u32) -> impl IntoView {
         .rows
         .into_iter()
         .map(|(day, cells)| {
-            let cells = cells.into_iter().map(|c| view! { <td>{c}</td> }).collect_view();
+            let cells = cells
+                .into_iter()
+                .map(|c| view! { <td>{c}</td> })
+                .collect_view();
             view! { <tr><th scope="row">{day}</th>{cells}</tr> }
         })
         .collect_view();

@@ -125,7 +125,10 @@ pub async fn facts(pool: &PgPool, first: NaiveDate, last: NaiveDate) -> sqlx::Re
             .push(Amount { currency, minor });
     }
     for (day, currency, minor) in refunds {
-        f.refunds.entry(day).or_default().push(Amount { currency, minor });
+        f.refunds
+            .entry(day)
+            .or_default()
+            .push(Amount { currency, minor });
     }
     for (day, status, lag) in webhooks {
         let delivery = match (status.as_str(), lag) {
@@ -144,11 +147,13 @@ pub async fn snapshots(
     first: NaiveDate,
     last: NaiveDate,
 ) -> sqlx::Result<Vec<(NaiveDate, serde_json::Value)>> {
-    sqlx::query_as("SELECT day, figures FROM revenue_snapshots WHERE day BETWEEN $1 AND $2 ORDER BY day")
-        .bind(first)
-        .bind(last)
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(
+        "SELECT day, figures FROM revenue_snapshots WHERE day BETWEEN $1 AND $2 ORDER BY day",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_all(pool)
+    .await
 }
 
 pub async fn upsert_snapshot(

@@ -135,23 +135,40 @@ pub fn build(
         let mut t = table(
             format!("movement-{c}"),
             format!("MRR movement ({})", c.to_uppercase()),
-            ["New", "Expansion", "Contraction", "Churned", "Reactivated", "Net"]
-                .iter()
-                .map(|n| col(n, m.clone()))
-                .collect(),
+            [
+                "New",
+                "Expansion",
+                "Contraction",
+                "Churned",
+                "Reactivated",
+                "Net",
+            ]
+            .iter()
+            .map(|n| col(n, m.clone()))
+            .collect(),
             days,
             |d| {
                 let mv = d.subscriptions.movement.get(c).cloned().unwrap_or_default();
-                [mv.new, mv.expansion, mv.contraction, mv.churned, mv.reactivated, mv.net()]
-                    .map(Some)
-                    .to_vec()
+                [
+                    mv.new,
+                    mv.expansion,
+                    mv.contraction,
+                    mv.churned,
+                    mv.reactivated,
+                    mv.net(),
+                ]
+                .map(Some)
+                .to_vec()
             },
         );
         let mv = s.movement.get(c).cloned().unwrap_or_default();
         t.summary = vec![("Net change over the range".into(), m.show(Some(mv.net())))];
         out.push(t);
     }
-    let mut plan_columns: Vec<Column> = plans.iter().map(|(_, name)| col(name, Unit::Count)).collect();
+    let mut plan_columns: Vec<Column> = plans
+        .iter()
+        .map(|(_, name)| col(name, Unit::Count))
+        .collect();
     plan_columns.push(col("In trial", Unit::Count));
     out.push(table(
         "subscriptions".into(),
@@ -161,7 +178,15 @@ pub fn build(
         |d| {
             let mut v: Vec<Option<i64>> = plans
                 .iter()
-                .map(|(key, _)| Some(d.subscriptions.active_by_plan.get(key).copied().unwrap_or(0)))
+                .map(|(key, _)| {
+                    Some(
+                        d.subscriptions
+                            .active_by_plan
+                            .get(key)
+                            .copied()
+                            .unwrap_or(0),
+                    )
+                })
                 .collect();
             v.push(Some(d.subscriptions.trialing));
             v
@@ -170,7 +195,11 @@ pub fn build(
     let mut t = table(
         "trials".into(),
         "Trials".into(),
-        vec![col("Started", Unit::Count), col("Converted", Unit::Count), col("Expired", Unit::Count)],
+        vec![
+            col("Started", Unit::Count),
+            col("Converted", Unit::Count),
+            col("Expired", Unit::Count),
+        ],
         days,
         |d| {
             let t = d.subscriptions.trials;
@@ -182,20 +211,33 @@ pub fn build(
     let mut t = table(
         "churn".into(),
         "Logo and revenue churn".into(),
-        vec![col("Customers lost", Unit::Count), col("Paying customers", Unit::Count)],
+        vec![
+            col("Customers lost", Unit::Count),
+            col("Paying customers", Unit::Count),
+        ],
         days,
-        |d| vec![Some(d.subscriptions.churned_customers), Some(d.subscriptions.paying_customers)],
+        |d| {
+            vec![
+                Some(d.subscriptions.churned_customers),
+                Some(d.subscriptions.paying_customers),
+            ]
+        },
     );
     t.summary = vec![("Logo churn".into(), rate(s.logo_churn))];
     for c in &currencies {
         let r = s.revenue_churn.get(c).copied().flatten();
-        t.summary.push((format!("Revenue churn ({})", c.to_uppercase()), rate(r)));
+        t.summary
+            .push((format!("Revenue churn ({})", c.to_uppercase()), rate(r)));
     }
     out.push(t);
     out.push(table(
         "checkout".into(),
         "Checkout sessions".into(),
-        vec![col("Started", Unit::Count), col("Completed", Unit::Count), col("Abandoned", Unit::Count)],
+        vec![
+            col("Started", Unit::Count),
+            col("Completed", Unit::Count),
+            col("Abandoned", Unit::Count),
+        ],
         days,
         |d| {
             let c = d.checkouts;
@@ -213,12 +255,19 @@ pub fn build(
         days,
         |d| {
             let c = d.credits;
-            vec![Some(c.packs_sold), Some(c.millicredits_sold), Some(c.millicredits_consumed)]
+            vec![
+                Some(c.packs_sold),
+                Some(c.millicredits_sold),
+                Some(c.millicredits_consumed),
+            ]
         },
     );
     t.summary = vec![
         ("Packs sold".into(), s.credits.packs_sold.to_string()),
-        ("Credits consumed".into(), credits::format(s.credits.millicredits_consumed)),
+        (
+            "Credits consumed".into(),
+            credits::format(s.credits.millicredits_consumed),
+        ),
     ];
     out.push(t);
     for c in &currencies {
@@ -226,7 +275,11 @@ pub fn build(
         let mut t = table(
             format!("revenue-{c}"),
             format!("Net revenue after refunds ({})", c.to_uppercase()),
-            vec![col("Gross", m.clone()), col("Refunds", m.clone()), col("Net", m.clone())],
+            vec![
+                col("Gross", m.clone()),
+                col("Refunds", m.clone()),
+                col("Net", m.clone()),
+            ],
             days,
             |d| {
                 let r = d.revenue.get(c).copied().unwrap_or_default();
@@ -253,7 +306,13 @@ pub fn build(
         days,
         |d| {
             let w = d.webhooks;
-            vec![Some(w.received), Some(w.applied), Some(w.failed), Some(w.pending), w.median_lag_seconds]
+            vec![
+                Some(w.received),
+                Some(w.applied),
+                Some(w.failed),
+                Some(w.pending),
+                w.median_lag_seconds,
+            ]
         },
     );
     t.summary = vec![

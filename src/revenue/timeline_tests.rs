@@ -40,7 +40,10 @@ fn change(o: u128, sub: &str, plan: &str, status: &str, d: u32, hour: u32) -> Su
         subscription: sub.into(),
         plan: plan.into(),
         status: status.into(),
-        at: Utc.with_ymd_and_hms(2026, 12, d, hour, 0, 0).single().expect("time"),
+        at: Utc
+            .with_ymd_and_hms(2026, 12, d, hour, 0, 0)
+            .single()
+            .expect("time"),
     }
 }
 
@@ -201,9 +204,7 @@ fn trials_started_converted_and_expired() {
 fn customers_lost_count_each_organization_that_stops_paying() {
     let days = four_days();
     assert_eq!(
-        days.iter()
-            .map(|d| d.churned_customers)
-            .collect::<Vec<_>>(),
+        days.iter().map(|d| d.churned_customers).collect::<Vec<_>>(),
         vec![0, 0, 1, 1]
     );
 }

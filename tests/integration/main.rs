@@ -16,5 +16,6 @@ mod leptos_app;
 mod limits;
 mod orgs_and_admin;
 mod platform;
+mod revenue_metrics;
 mod shared_caches;
 mod usage;
