@@ -177,16 +177,20 @@ async fn usage(stage: &Stage) -> anyhow::Result<()> {
         let key = crate::api::keys::create(&stage.pool, org, "Demo history", None).await?;
         let now = Utc::now();
         let mut actions = Vec::new();
-        for day in 1..28i64 {
+        // Demo Company is on Free: a few small actions, within what it includes.
+        let free = name == "Demo Company";
+        let days = if free { 1..9 } else { 1..28i64 };
+        for day in days {
             // A working-week rhythm, heavier for bigger plans.
             let weekday = (day % 7) < 5;
-            let count = if weekday {
+            let count = if weekday && !free {
                 3 + (n as i64) * 2 + day % 4
             } else {
                 1
             };
             for i in 0..count {
                 let tier = match (i + day) % 10 {
+                    _ if free => "small",
                     0 => "large",
                     1 | 2 => "medium",
                     _ => "small",
