@@ -19,7 +19,7 @@ test.describe('with JavaScript turned off', () => {
     const admin = demoLogin('admin');
     await logIn(page, admin.email, admin.password);
     await page.goto('/admin');
-    await page.getByRole('link', { name: 'Metrics' }).click();
+    await page.getByRole('link', { name: 'Metrics', exact: true }).click();
     await expect(page.getByRole('heading', { level: 1, name: 'Metrics' })).toBeVisible();
 
     // Every chart is an image named for its metric and days.
