@@ -21,6 +21,7 @@ use crate::billing::pages::{
 use crate::billing::pricing::PricingPage;
 use crate::orgs::invitation_pages::InvitationPage;
 use crate::orgs::pages::{NewOrgPage, OrgPage};
+use crate::revenue::pages::AdminMetricsPage;
 use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.
@@ -89,6 +90,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/orgs/:slug") view=AdminOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/metrics") view=AdminMetricsPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/drift") view=AdminDriftPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />

@@ -11,6 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod billing;
 pub mod orgs;
+pub mod revenue;
 pub mod text;
 pub mod usage;
 
@@ -28,6 +29,8 @@ pub mod local_stripe;
 pub mod observability;
 #[cfg(feature = "ssr")]
 pub mod seed;
+#[cfg(feature = "ssr")]
+pub mod seed_history;
 #[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]

@@ -1,6 +1,8 @@
 //! The demo seed: on a database with no users, an organization with an owner, and a platform
-//! admin. Their passwords are random, written to `DATA_DIR/demo-logins.txt` (readable by the owner
-//! only) and printed at every start so the demo can be tried at once.
+//! admin, plus the organizations whose months of billing history `seed_history` then plays
+//! through the offline Stripe (one owner each, sharing one password). Passwords are random,
+//! written to `DATA_DIR/demo-logins.txt` (readable by the owner only) and printed at every start
+//! so the demo can be tried at once.
 
 use std::fs;
 use std::io::Write;
@@ -55,6 +57,17 @@ pub fn random_password() -> anyhow::Result<NewPassword> {
     NewPassword::parse(&raw).context("generating a password")
 }
 
+/// The organizations of the demo's history: name, owner, and their story (see `seed_history`).
+pub const STORY_ORGS: [(&str, &str); 7] = [
+    ("Starter Studio", "starter@demo.example.com"),
+    ("Pro Labs", "pro@demo.example.com"),
+    ("Max Industries", "max@demo.example.com"),
+    ("Trial Works", "trial@demo.example.com"),
+    ("Grace Period Inc", "grace@demo.example.com"),
+    ("Churned Ltd", "churned@demo.example.com"),
+    ("Credits Co", "credits@demo.example.com"),
+];
+
 /// Seeds the demo unless the database already has users. Returns whether it seeded.
 pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Result<bool> {
     let mut tx = pool.begin().await?;
@@ -84,6 +97,13 @@ pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Resul
     let org = orgs::insert_org(&mut tx, &OrgName::parse(DEMO_ORG)?).await?;
     orgs::add_member(&mut *tx, org.id, owner.id, Role::Owner).await?;
     let api_key = crate::api::keys::create(&mut *tx, org.id, "Demo key", Some(owner.id)).await?;
+    let story_password = random_password()?;
+    let story_hash = password::hash(&story_password).await?;
+    for (name, email) in STORY_ORGS {
+        let user = users::insert_user(&mut *tx, &Email::parse(email)?, &story_hash, false).await?;
+        let org = orgs::insert_org(&mut tx, &OrgName::parse(name)?).await?;
+        orgs::add_member(&mut *tx, org.id, user.id, Role::Owner).await?;
+    }
 
     fs::create_dir_all(data_dir)?;
     let mut file = fs::OpenOptions::new()
@@ -104,6 +124,13 @@ pub async fn seed_demo_if_empty(pool: &PgPool, data_dir: &Path) -> anyhow::Resul
         admin_password.expose()
     )?;
     writeln!(file, "Demo Company API key:    {api_key}")?;
+    let emails: Vec<&str> = STORY_ORGS.iter().map(|(_, email)| *email).collect();
+    writeln!(
+        file,
+        "Owners with a history (password {}): {}",
+        story_password.expose(),
+        emails.join(", ")
+    )?;
     tx.commit().await?;
     Ok(true)
 }

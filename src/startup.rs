@@ -127,14 +127,14 @@ impl Application {
         // A broken catalog stops start-up before anything else happens.
         let catalog = Arc::new(load_catalog(&settings.plans_file)?);
         let database = Database::open(&settings).await?;
-        if settings.seeds_demo() {
-            seed::seed_demo_if_empty(&database.pool, &settings.data_dir).await?;
-        }
+        let seeded = settings.seeds_demo()
+            && seed::seed_demo_if_empty(&database.pool, &settings.data_dir).await?;
 
         let listener = TcpListener::bind(settings.bind_addr(&leptos))
             .await
             .with_context(|| format!("listening on {}", settings.bind_addr(&leptos)))?;
         let public_url = settings.public_url(listener.local_addr()?);
+        let own_url = format!("http://{}", listener.local_addr()?);
         let secure = cookies_must_be_secure(&public_url);
 
         let store = PostgresStore::new(database.pool.clone());
@@ -336,6 +336,7 @@ impl Application {
         ));
         background.extend(writers);
         background.extend(usage_writers);
+        let top_up_signal = top_up.clone();
         background.push(tokio::spawn(as_job(
             "auto-top-up",
             top_up::work_forever(
@@ -347,6 +348,10 @@ impl Application {
                     retry_after: Duration::from_secs(settings.top_up_retry_seconds),
                 },
             ),
+        )));
+        background.push(tokio::spawn(crate::revenue::snapshots::work_forever(
+            database.pool.clone(),
+            catalog.clone(),
         )));
         background.push(tokio::spawn(reconcile::work_forever(
             database.pool.clone(),
@@ -368,6 +373,21 @@ impl Application {
                 stripe.clone(),
                 catalog.clone(),
                 inbox.wake.clone(),
+            )));
+        }
+        if let Some(local) = local_stripe.as_ref().filter(|_| seeded) {
+            // A fresh demo gets months of history through its own Stripe, while it serves.
+            background.push(tokio::spawn(crate::seed_history::play(
+                crate::seed_history::Stage {
+                    pool: database.pool.clone(),
+                    catalog: catalog.clone(),
+                    stripe: crate::stripe_gateway::demo_calls::DemoStripe::new(
+                        local.base_url(),
+                        &local.secret_key,
+                    )?,
+                    portal_url: own_url,
+                    top_up: top_up_signal.clone(),
+                },
             )));
         }
         if local_stripe.is_some() {
@@ -468,6 +488,7 @@ fn router(state: AppState, browser: &Browser) -> Router {
     #[rustfmt::skip]
     let portal = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/admin/metrics/csv/{table}", get(crate::revenue::download::table_csv))
         .route(&format!("/pkg/{output_name}.css"), get(assets::stylesheet))
         .merge(pages)
         .with_state(state)

@@ -5,6 +5,7 @@
 pub mod billing_calls;
 pub mod catalog_sync;
 pub mod credit_calls;
+pub mod demo_calls;
 pub mod error;
 pub mod events;
 pub mod signature;

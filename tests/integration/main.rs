@@ -18,6 +18,7 @@ mod limits;
 mod observability;
 mod orgs_and_admin;
 mod platform;
+mod revenue_metrics;
 mod shared_caches;
 mod stripe_sync;
 mod usage;
