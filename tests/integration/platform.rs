@@ -89,7 +89,11 @@ async fn the_demo_seed_creates_working_logins_once() {
     assert!(!seed::seed_demo_if_empty(&app.pool, app.data_dir.path())
         .await
         .expect("seed"));
-    assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
+    // The owner, the admin and the owners of the demo's history.
+    assert_eq!(
+        app.count("SELECT count(*) FROM users").await,
+        2 + seed::STORY_ORGS.len() as i64
+    );
 }
 
 #[tokio::test]

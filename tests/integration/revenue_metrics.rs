@@ -496,3 +496,121 @@ async fn the_snapshot_job_writes_one_row_per_day_however_often_and_however_many_
             >= 3
     );
 }
+
+/// Polls `sql` (one bigint) until it reaches `want`, for at most 60 s.
+async fn wait_at_least(app: &TestApp, sql: &str, want: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = app.count(sql).await;
+        if got >= want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: {got}, wanted {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_demo_has_months_of_real_history() {
+    let app = TestApp::spawn_with(|s| s.seed_demo = Some(true)).await;
+    // The history plays in the background through the emulator and the webhook path.
+    wait_at_least(
+        &app,
+        "SELECT count(*) FROM subscriptions s JOIN organizations o ON o.id = s.org_id
+         WHERE o.name = 'Trial Works' AND s.status = 'trialing'",
+        1,
+    )
+    .await;
+    wait_at_least(
+        &app,
+        "SELECT count(*) FROM credit_purchases WHERE source = 'auto_top_up' AND status = 'paid'",
+        1,
+    )
+    .await;
+    app.settled().await;
+    let state = |name: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, i64, bool)>(
+                "SELECT s.plan_key, s.status,
+                        (SELECT count(*) FROM invoices i WHERE i.org_id = o.id AND i.status = 'paid'),
+                        s.past_due_since IS NOT NULL
+                 FROM organizations o JOIN subscriptions s ON s.org_id = o.id WHERE o.name = $1",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .expect(name)
+        }
+    };
+    // Each paid plan, paid for three months plus the first invoice.
+    assert_eq!(
+        state("Starter Studio").await,
+        ("starter".into(), "active".into(), 4, false)
+    );
+    assert_eq!(
+        state("Pro Labs").await,
+        ("pro".into(), "active".into(), 4, false)
+    );
+    assert_eq!(
+        state("Max Industries").await,
+        ("max".into(), "active".into(), 4, false)
+    );
+    // The last renewal failed: past due, in its grace period, three invoices paid.
+    assert_eq!(
+        state("Grace Period Inc").await,
+        ("starter".into(), "past_due".into(), 3, true)
+    );
+    // Canceled after its first renewal.
+    assert_eq!(
+        state("Churned Ltd").await,
+        ("pro".into(), "canceled".into(), 2, false)
+    );
+    // A trial started two days ago: about five days left.
+    let left: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM s.trial_end - now())::float8 / 86400 FROM subscriptions s
+         JOIN organizations o ON o.id = s.org_id WHERE o.name = 'Trial Works'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("trial");
+    assert!((4.9..5.1).contains(&left), "{left}");
+    // Usage through the API for the last four weeks; Credits Co used credits it bought.
+    assert!(
+        app.count("SELECT count(DISTINCT org_id) FROM usage_actions")
+            .await
+            >= 6
+    );
+    assert!(
+        app.count(
+            "SELECT count(DISTINCT (occurred_at AT TIME ZONE 'UTC')::date) FROM usage_actions"
+        )
+        .await
+            >= 20
+    );
+    assert!(
+        app.count("SELECT coalesce(sum(millicredits), 0)::bigint FROM usage_actions")
+            .await
+            > 0
+    );
+    // Demo Company stays within its free plan.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM usage_actions u JOIN organizations o ON o.id = u.org_id
+             WHERE o.name = 'Demo Company' AND u.counted_as <> 'included'"
+        )
+        .await,
+        0
+    );
+    // And the metrics page has today's figures: MRR of the four paying plans and Credits Co.
+    let catalog = hybrid_catalog();
+    let today = Utc::now().date_naive();
+    let live = snapshots::compute(&app.pool, &snapshots::prices(&catalog), today, today)
+        .await
+        .expect("live");
+    // Starter ×3 (Studio, Grace in its grace period, Credits Co) + Pro + Max.
+    assert_eq!(live[0].subscriptions.mrr["usd"], 3 * 999 + 9_900 + 49_999);
+}
