@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod billing;
+pub mod notify;
 pub mod orgs;
 pub mod text;
 pub mod usage;

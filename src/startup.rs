@@ -135,6 +135,9 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", settings.bind_addr(&leptos)))?;
         let public_url = settings.public_url(listener.local_addr()?);
+        let csrf = csrf_key(&settings)?;
+        // Mail templates, MAIL_FROM and SMTP_URL: a broken template stops start-up here.
+        let mail = crate::notify::sender_config(&settings, &database.pool, &public_url, csrf.clone())?;
         let secure = cookies_must_be_secure(&public_url);
 
         let store = PostgresStore::new(database.pool.clone());
@@ -243,7 +246,7 @@ impl Application {
         let state = AppState::new(crate::web::state::Parts {
             leptos: leptos.clone(),
             db: database.pool.clone(),
-            csrf: csrf_key(&settings)?,
+            csrf,
             login_limiter: login_limiter.clone(),
             throttles: throttles.clone(),
             invitation_days: settings.invitation_days.max(1),
@@ -331,6 +334,8 @@ impl Application {
             database.pool.clone(),
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
         )));
+        // The notification sender: SKIP LOCKED shares the outbox between instances.
+        background.push(tokio::spawn(crate::notify::worker::work_forever(database.pool.clone(), mail)));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {
