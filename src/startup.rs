@@ -263,6 +263,10 @@ impl Application {
         // path, and Stripe has no cookies.
         let webhooks = Router::new()
             .route("/webhooks/stripe", post(billing_webhooks::receive))
+            .route(
+                "/unsubscribe/one-click/{token}",
+                post(crate::notify::unsubscribe::one_click),
+            )
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
         let api_routes = crate::api::service(state.clone());

@@ -32,6 +32,9 @@ pub fn transitions(before: Option<&Stored>, after: &Stored, source: &str) -> Vec
     let Some(b) = same else {
         if after.status == "trialing" {
             out.push((Kind::TrialStarted, sub.clone()));
+        } else if live(&after.status) && after.status != "incomplete" {
+            // A new paid subscription: from Free (or a previous subscription) to this plan.
+            out.push((Kind::PlanChanged, format!("{sub}:new")));
         }
         return out;
     };
@@ -89,6 +92,11 @@ pub fn transitions(before: Option<&Stored>, after: &Stored, source: &str) -> Vec
     out
 }
 
+/// The free plan's name, for "from Free to …".
+fn free_name(catalog: &Catalog) -> String {
+    catalog.plan("free").map_or_else(|| "Free".to_owned(), |p| p.name.clone())
+}
+
 /// Writes the e-mail of every transition from `before` to `after` for `org_id`.
 pub async fn enqueue(
     db: &mut PgConnection,
@@ -112,7 +120,9 @@ pub async fn enqueue(
         };
         let values = serde_json::json!({
             "plan": plan,
-            "old_plan": before.map(|b| name(&b.plan_key)).unwrap_or_default(),
+            "old_plan": before
+                .filter(|b| live(&b.status))
+                .map_or_else(|| free_name(catalog), |b| name(&b.plan_key)),
             "trial_end": date(after.trial_end),
             "period_end": date(after.current_period_end),
             "grace_end": date(after.past_due_since.map(|s| s + Duration::days(GRACE_DAYS))),

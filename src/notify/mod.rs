@@ -19,6 +19,8 @@ pub mod templates;
 #[cfg(feature = "ssr")]
 pub mod token;
 #[cfg(feature = "ssr")]
+pub mod unsubscribe;
+#[cfg(feature = "ssr")]
 pub mod worker;
 
 #[cfg(feature = "ssr")]

@@ -139,14 +139,18 @@ async fn deliver(config: &SenderConfig, row: Claimed) -> Outcome {
         outcome.status = "suppressed";
         return outcome;
     }
-    let unsubscribe = match (category.optional(), row.user_id) {
-        (true, Some(user)) => Some(format!(
-            "{}/unsubscribe/{}",
-            config.public_url,
-            token::issue(&config.key, user, category)
-        )),
+    // The link in the message opens a page with a button (link scanners only GET); the
+    // List-Unsubscribe header names the RFC 8058 one-click endpoint mail clients POST to.
+    let token = match (category.optional(), row.user_id) {
+        (true, Some(user)) => Some(token::issue(&config.key, user, category)),
         _ => None,
     };
+    let unsubscribe = token
+        .as_ref()
+        .map(|t| format!("{}/unsubscribe/{t}", config.public_url));
+    let one_click = token
+        .as_ref()
+        .map(|t| format!("{}/unsubscribe/one-click/{t}", config.public_url));
     let values = values_for(config, &row, unsubscribe.as_deref());
     let rendered = match config.templates.render(kind, &values) {
         Ok(r) => r,
@@ -165,7 +169,7 @@ async fn deliver(config: &SenderConfig, row: Claimed) -> Outcome {
             to: &row.recipient,
             message_id: &message_id,
             rendered: &rendered,
-            unsubscribe: unsubscribe.as_deref(),
+            unsubscribe: one_click.as_deref(),
         })
         .await;
     outcome.subject = Some(rendered.subject);

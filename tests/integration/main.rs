@@ -13,6 +13,7 @@ mod hardening_batches;
 mod hardening_web;
 mod leptos_app;
 mod limits;
+mod notifications;
 mod orgs_and_admin;
 mod platform;
 mod shared_caches;
