@@ -137,7 +137,8 @@ impl Application {
         let public_url = settings.public_url(listener.local_addr()?);
         let csrf = csrf_key(&settings)?;
         // Mail templates, MAIL_FROM and SMTP_URL: a broken template stops start-up here.
-        let mail = crate::notify::sender_config(&settings, &database.pool, &public_url, csrf.clone())?;
+        let mail =
+            crate::notify::sender_config(&settings, &database.pool, &public_url, csrf.clone())?;
         let secure = cookies_must_be_secure(&public_url);
 
         let store = PostgresStore::new(database.pool.clone());
@@ -339,7 +340,10 @@ impl Application {
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
         )));
         // The notification sender: SKIP LOCKED shares the outbox between instances.
-        background.push(tokio::spawn(crate::notify::worker::work_forever(database.pool.clone(), mail)));
+        background.push(tokio::spawn(crate::notify::worker::work_forever(
+            database.pool.clone(),
+            mail,
+        )));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {

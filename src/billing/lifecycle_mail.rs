@@ -39,6 +39,10 @@ pub fn transitions(before: Option<&Stored>, after: &Stored, source: &str) -> Vec
         return out;
     };
     let stamp = |at: Option<chrono::DateTime<chrono::Utc>>| at.map_or(0, |t| t.timestamp());
+    if b.status == "incomplete" && after.status == "active" {
+        // The first payment of a new subscription went through.
+        out.push((Kind::PlanChanged, format!("{sub}:new")));
+    }
     if b.status == "trialing" && after.status == "active" {
         out.push((Kind::TrialConverted, sub.clone()));
     }
@@ -94,7 +98,9 @@ pub fn transitions(before: Option<&Stored>, after: &Stored, source: &str) -> Vec
 
 /// The free plan's name, for "from Free to …".
 fn free_name(catalog: &Catalog) -> String {
-    catalog.plan("free").map_or_else(|| "Free".to_owned(), |p| p.name.clone())
+    catalog
+        .plan("free")
+        .map_or_else(|| "Free".to_owned(), |p| p.name.clone())
 }
 
 /// Writes the e-mail of every transition from `before` to `after` for `org_id`.
@@ -121,7 +127,7 @@ pub async fn enqueue(
         let values = serde_json::json!({
             "plan": plan,
             "old_plan": before
-                .filter(|b| live(&b.status))
+                .filter(|b| live(&b.status) && b.status != "incomplete")
                 .map_or_else(|| free_name(catalog), |b| name(&b.plan_key)),
             "trial_end": date(after.trial_end),
             "period_end": date(after.current_period_end),
@@ -133,7 +139,10 @@ pub async fn enqueue(
 }
 
 /// A receipt for each paid invoice (once per invoice, whichever event says it was paid).
-pub async fn receipts(db: &mut PgConnection, invoices: &[(Uuid, &super::repo::Invoice)]) -> sqlx::Result<()> {
+pub async fn receipts(
+    db: &mut PgConnection,
+    invoices: &[(Uuid, &super::repo::Invoice)],
+) -> sqlx::Result<()> {
     use crate::web::links::safe_external_url_owned;
     for (org, invoice) in invoices {
         if invoice.status != "paid" || invoice.amount_paid <= 0 {
@@ -153,7 +162,8 @@ pub async fn receipts(db: &mut PgConnection, invoices: &[(Uuid, &super::repo::In
             "invoice_url": safe_external_url_owned(invoice.hosted_invoice_url.clone()).unwrap_or_default(),
             "invoice_pdf": safe_external_url_owned(invoice.invoice_pdf.clone()).unwrap_or_default(),
         });
-        crate::notify::about_org(db, Kind::Receipt, *org, &invoice.stripe_invoice_id, values).await?;
+        crate::notify::about_org(db, Kind::Receipt, *org, &invoice.stripe_invoice_id, values)
+            .await?;
     }
     Ok(())
 }
@@ -185,4 +195,80 @@ pub async fn remind_grace_ending(
     }
     tx.commit().await?;
     Ok(due.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(status: &str, plan: &str) -> Stored {
+        Stored {
+            stripe_subscription_id: "sub_1".to_owned(),
+            plan_key: plan.to_owned(),
+            status: status.to_owned(),
+            trial_end: None,
+            current_period_start: None,
+            current_period_end: None,
+            cancel_at_period_end: false,
+            past_due_since: None,
+            kept: None,
+        }
+    }
+
+    fn kinds(before: Option<&Stored>, after: &Stored) -> Vec<Kind> {
+        transitions(before, after, "customer.subscription.updated")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    #[test]
+    fn each_change_is_one_notification_and_the_same_state_none() {
+        let active = stored("active", "starter");
+        assert_eq!(
+            kinds(None, &stored("trialing", "pro")),
+            [Kind::TrialStarted]
+        );
+        assert_eq!(kinds(None, &active), [Kind::PlanChanged]);
+        assert_eq!(
+            kinds(Some(&stored("incomplete", "starter")), &active),
+            [Kind::PlanChanged]
+        );
+        assert_eq!(kinds(Some(&active), &active), []);
+        assert_eq!(
+            kinds(Some(&stored("trialing", "pro")), &stored("active", "pro")),
+            [Kind::TrialConverted]
+        );
+        assert_eq!(
+            kinds(Some(&stored("trialing", "pro")), &stored("canceled", "pro")),
+            [Kind::TrialEndedFree]
+        );
+        assert_eq!(
+            kinds(Some(&active), &stored("active", "pro")),
+            [Kind::PlanChanged]
+        );
+        let mut failing = stored("past_due", "starter");
+        failing.past_due_since = Some(chrono::Utc::now());
+        assert_eq!(kinds(Some(&active), &failing), [Kind::PaymentFailed]);
+        assert_eq!(kinds(Some(&failing), &active), [Kind::PaymentRecovered]);
+        assert_eq!(
+            kinds(Some(&failing), &stored("canceled", "starter")),
+            [Kind::DowngradedFree]
+        );
+        assert_eq!(
+            kinds(Some(&active), &stored("canceled", "starter")),
+            [Kind::Canceled]
+        );
+        let mut ending = active.clone();
+        ending.cancel_at_period_end = true;
+        assert_eq!(kinds(Some(&active), &ending), [Kind::CancelScheduled]);
+        assert_eq!(kinds(Some(&ending), &active), [Kind::CancelResumed]);
+        let will_end = transitions(
+            Some(&stored("trialing", "pro")),
+            &stored("trialing", "pro"),
+            "customer.subscription.trial_will_end",
+        );
+        assert_eq!(will_end.len(), 1);
+        assert_eq!(will_end[0].0, Kind::TrialEnding);
+    }
 }

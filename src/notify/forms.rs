@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::kinds::Category;
 use super::pages::{
-    CaughtRow, CategoryRow, HistoryRow, HistoryView, MailView, MessageView, SettingsView,
+    CategoryRow, CaughtRow, HistoryRow, HistoryView, MailView, MessageView, SettingsView,
     UnsubscribeView,
 };
 use super::{preferences, token};
@@ -90,7 +90,10 @@ pub async fn unsubscribe(visitor: Visitor, raw: &str) -> Result<(), AppError> {
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     visitor
-        .flash(Flash::notice(format!("Unsubscribed from: {}.", category.label())))
+        .flash(Flash::notice(format!(
+            "Unsubscribed from: {}.",
+            category.label()
+        )))
         .await?;
     redirect(&format!("/unsubscribe/{raw}"));
     Ok(())
@@ -119,7 +122,11 @@ fn history_row(r: Row) -> HistoryRow {
     }
 }
 
-async fn history(db: &PgPool, org: Option<Uuid>, only_failed: bool) -> sqlx::Result<Vec<HistoryRow>> {
+async fn history(
+    db: &PgPool,
+    org: Option<Uuid>,
+    only_failed: bool,
+) -> sqlx::Result<Vec<HistoryRow>> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT created_at, kind, recipient, subject, status, attempts, last_error
          FROM notification_outbox
@@ -144,13 +151,13 @@ pub async fn history_page(slug: &str) -> Result<Page<HistoryView>, AppError> {
         .map(|m| (m.org.id, m.org.name.clone(), m.role));
     let (org_id, org_name) = match own {
         Some((id, name, Role::Owner)) => (id, name),
-        _ if signed_in.user.is_platform_admin => {
-            sqlx::query_as::<_, (Uuid, String)>("SELECT id, name FROM organizations WHERE slug = $1")
-                .bind(slug)
-                .fetch_optional(signed_in.db())
-                .await?
-                .ok_or(AppError::NotFound)?
-        }
+        _ if signed_in.user.is_platform_admin => sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT id, name FROM organizations WHERE slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(signed_in.db())
+        .await?
+        .ok_or(AppError::NotFound)?,
         Some(_) => return Err(AppError::Forbidden),
         None => return Err(AppError::NotFound),
     };
@@ -162,7 +169,11 @@ pub async fn history_page(slug: &str) -> Result<Page<HistoryView>, AppError> {
 }
 
 pub async fn mail_page() -> Result<Page<MailView>, AppError> {
-    let admin = Visitor::reading().await?.signed_in().await?.platform_admin()?;
+    let admin = Visitor::reading()
+        .await?
+        .signed_in()
+        .await?
+        .platform_admin()?;
     let caught: Vec<(i64, DateTime<Utc>, String, String)> = sqlx::query_as(
         "SELECT id, caught_at, recipient, subject FROM caught_mail ORDER BY id DESC LIMIT $1",
     )
@@ -188,7 +199,11 @@ pub async fn mail_page() -> Result<Page<MailView>, AppError> {
 }
 
 pub async fn message_page(id: &str) -> Result<Page<MessageView>, AppError> {
-    let admin = Visitor::reading().await?.signed_in().await?.platform_admin()?;
+    let admin = Visitor::reading()
+        .await?
+        .signed_in()
+        .await?
+        .platform_admin()?;
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let (subject, recipient, headers, text, html): (String, String, String, String, String) =
         sqlx::query_as(

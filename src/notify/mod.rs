@@ -47,7 +47,9 @@ pub fn sender_config(
     let mailer = match &settings.smtp_url {
         Some(url) => mailer::Mailer::smtp(url.expose())?,
         None => {
-            tracing::info!("SMTP_URL is unset: notifications go to the mail catcher at /admin/mail");
+            tracing::info!(
+                "SMTP_URL is unset: notifications go to the mail catcher at /admin/mail"
+            );
             mailer::Mailer::Catcher(pool.clone())
         }
     };

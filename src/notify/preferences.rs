@@ -47,11 +47,7 @@ pub async fn set_received(pool: &PgPool, user: Uuid, on: &[Category]) -> sqlx::R
 }
 
 /// Turns one category off for `user` (the unsubscribe link); repeating it changes nothing.
-pub async fn turn_off(
-    pool: &PgPool,
-    user: Uuid,
-    category: Category,
-) -> Result<(), anyhow::Error> {
+pub async fn turn_off(pool: &PgPool, user: Uuid, category: Category) -> Result<(), anyhow::Error> {
     if !category.optional() {
         return Err(PreferenceError::Compulsory(category.label()).into());
     }

@@ -92,7 +92,10 @@ impl Templates {
                         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
                     path,
                 ),
-                None => ((*shipped).to_owned(), PathBuf::from("templates/mail").join(name)),
+                None => (
+                    (*shipped).to_owned(),
+                    PathBuf::from("templates/mail").join(name),
+                ),
             };
             env.add_template_owned(*name, source)
                 .map_err(|e| template_error(&origin, &e))?;
@@ -138,7 +141,8 @@ fn template_error(path: &Path, e: &minijinja::Error) -> anyhow::Error {
     anyhow::anyhow!(
         "mail template {}{line} is broken: {} (fix it or remove it from TEMPLATES_DIR)",
         path.display(),
-        e.detail().map_or_else(|| e.kind().to_string(), str::to_owned)
+        e.detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned)
     )
 }
 

@@ -41,7 +41,11 @@ pub async fn one_click(
             .into_response(),
         Err(e) => {
             tracing::warn!(error = format!("{e:#}"), "one-click unsubscribe failed");
-            (StatusCode::BAD_REQUEST, "This category cannot be turned off.").into_response()
+            (
+                StatusCode::BAD_REQUEST,
+                "This category cannot be turned off.",
+            )
+                .into_response()
         }
     }
 }

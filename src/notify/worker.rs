@@ -160,7 +160,11 @@ async fn deliver(config: &SenderConfig, row: Claimed) -> Outcome {
         }
     };
     let domain = config.from.email.domain().to_owned();
-    let message_id = format!("<notification-{}-{}@{domain}>", row.id, Uuid::new_v4().simple());
+    let message_id = format!(
+        "<notification-{}-{}@{domain}>",
+        row.id,
+        Uuid::new_v4().simple()
+    );
     let sent = config
         .mailer
         .send(&Outgoing {
@@ -220,7 +224,10 @@ fn values_for(config: &SenderConfig, row: &Claimed, unsubscribe: Option<&str>) -
     put("plans_url", format!("{org}/plans"));
     put("credits_url", format!("{org}/credits"));
     put("settings_url", format!("{base}/settings/notifications"));
-    put("unsubscribe_url", unsubscribe.unwrap_or_default().to_owned());
+    put(
+        "unsubscribe_url",
+        unsubscribe.unwrap_or_default().to_owned(),
+    );
     put("recipient", row.recipient.clone());
     values.entry("org_name").or_insert(Value::from(""));
     Value::Object(values)

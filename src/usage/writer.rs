@@ -408,12 +408,12 @@ async fn write_batch(
                     warnings.insert((action.org_id, Warning::Exhausted, action.tier.clone()), ());
                 }
                 outcomes.push(Outcome::Refused(Refused {
-                refusal,
-                tier: action.tier.clone(),
-                included: t.included,
-                weight_millicredits: t.weight_millicredits,
-                balance_millicredits: state.account.balance_millicredits,
-                soft_limit_actions: t.soft_limit_actions,
+                    refusal,
+                    tier: action.tier.clone(),
+                    included: t.included,
+                    weight_millicredits: t.weight_millicredits,
+                    balance_millicredits: state.account.balance_millicredits,
+                    soft_limit_actions: t.soft_limit_actions,
                 }))
             }
         }

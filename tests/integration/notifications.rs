@@ -61,8 +61,15 @@ impl TestApp {
             &[("name", "Product")],
         )
         .await;
-        let html = self.get("/orgs/acme/api-keys").await.text().await.expect("html");
-        let at = html.find(r#"data-testid="new-api-key""#).expect("secret shown");
+        let html = self
+            .get("/orgs/acme/api-keys")
+            .await
+            .text()
+            .await
+            .expect("html");
+        let at = html
+            .find(r#"data-testid="new-api-key""#)
+            .expect("secret shown");
         let start = at + html[at..].find('>').expect("tag") + 1;
         let end = start + html[start..].find('<').expect("end");
         html[start..end].to_owned()
@@ -81,7 +88,10 @@ impl TestApp {
 }
 
 fn about<'a>(mails: &'a [Mail], text: &str) -> Vec<&'a Mail> {
-    mails.iter().filter(|m| m.subject().contains(text)).collect()
+    mails
+        .iter()
+        .filter(|m| m.subject().contains(text))
+        .collect()
 }
 
 #[tokio::test]
@@ -92,7 +102,11 @@ async fn usage_warnings_mail_owners_and_admins_once_each_with_an_unsubscribe_hea
     let admin = app.person("admin@acme.test", "Admins").await;
     let member = app.person("member@acme.test", "Members").await;
     for (who, role) in [(&admin, "admin"), (&member, "member")] {
-        let email = if role == "admin" { "admin@acme.test" } else { "member@acme.test" };
+        let email = if role == "admin" {
+            "admin@acme.test"
+        } else {
+            "member@acme.test"
+        };
         let link = app.invitation_link(&app.client, "acme", email, role).await;
         app.accept_with(who, &link).await;
     }
@@ -108,7 +122,10 @@ async fn usage_warnings_mail_owners_and_admins_once_each_with_an_unsubscribe_hea
     assert!(added.contains(&vec!["member@acme.test".to_owned()]));
     let key = app.usage_key().await;
     for i in 0..8 {
-        assert_eq!(app.record(&key, "small", &format!("s{i}")).await, StatusCode::OK);
+        assert_eq!(
+            app.record(&key, "small", &format!("s{i}")).await,
+            StatusCode::OK
+        );
     }
     smtp.wait_for_subject("80% of its Small actions").await;
     app.outbox_settled().await;
@@ -118,21 +135,42 @@ async fn usage_warnings_mail_owners_and_admins_once_each_with_an_unsubscribe_hea
         .collect::<Vec<_>>();
     let mut to: Vec<String> = near.iter().flat_map(Mail::to).collect();
     to.sort();
-    assert_eq!(to, ["admin@acme.test", "owner@acme.test"], "owners and admins, not members");
+    assert_eq!(
+        to,
+        ["admin@acme.test", "owner@acme.test"],
+        "owners and admins, not members"
+    );
     let mail = &near[0];
     assert_eq!(mail.subject(), "Acme has used 80% of its Small actions");
-    assert!(mail.text().contains(&app.url("/orgs/acme")), "{}", mail.text());
-    assert!(mail.html().contains(&format!("href=\"{}\"", app.url("/orgs/acme"))));
-    assert!(mail.header("Message-ID").is_some_and(|id| id.ends_with("@portal.test>")));
+    assert!(
+        mail.text().contains(&app.url("/orgs/acme")),
+        "{}",
+        mail.text()
+    );
+    // minijinja escapes `/` in HTML as `&#x2f;` (a browser reads the same link).
+    let html = mail.html().replace("&#x2f;", "/");
+    assert!(
+        html.contains(&format!("href=\"{}\"", app.url("/orgs/acme"))),
+        "{html}"
+    );
+    assert!(mail
+        .header("Message-ID")
+        .is_some_and(|id| id.ends_with("@portal.test>")));
     assert!(mail.header("Date").is_some());
-    assert!(mail.header("From").is_some_and(|f| f.contains("billing@portal.test")));
+    assert!(mail
+        .header("From")
+        .is_some_and(|f| f.contains("billing@portal.test")));
     let unsubscribe = mail.header("List-Unsubscribe").expect("List-Unsubscribe");
     assert!(unsubscribe.starts_with(&format!("<{}", app.url("/unsubscribe/one-click/"))));
-    assert_eq!(mail.header("List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
     // The 9th action sends nothing; the 10th uses up the included ones.
     app.record(&key, "small", "s8").await;
     app.record(&key, "small", "s9").await;
-    smtp.wait_for_subject("has used all its Small actions").await;
+    smtp.wait_for_subject("has used all its Small actions")
+        .await;
     // Overage, and refusals once the buffer is gone: each once inside the cooldown.
     for i in 0..14 {
         app.record(&key, "small", &format!("o{i}")).await;
@@ -143,7 +181,10 @@ async fn usage_warnings_mail_owners_and_admins_once_each_with_an_unsubscribe_hea
     assert_eq!(about(&all, "80% of its Small").len(), 2);
     assert_eq!(about(&all, "has used all its Small actions").len(), 2);
     assert_eq!(about(&all, "in overage on Small").len(), 2);
-    assert_eq!(about(&all, "out of credits: Small actions are refused").len(), 2);
+    assert_eq!(
+        about(&all, "out of credits: Small actions are refused").len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -154,7 +195,8 @@ async fn an_upgrade_sends_one_receipt_and_one_plan_change_and_a_duplicate_webhoo
     app.upgrade("starter").await;
     app.settled().await;
     let receipt = smtp.wait_for_subject("Receipt for Acme: $9.99 paid").await;
-    smtp.wait_for_subject("Acme is now on the Starter plan").await;
+    smtp.wait_for_subject("Acme is now on the Starter plan")
+        .await;
     app.outbox_settled().await;
     let before = smtp.messages().len();
     assert_eq!(receipt.len(), 1);
@@ -164,10 +206,18 @@ async fn an_upgrade_sends_one_receipt_and_one_plan_change_and_a_duplicate_webhoo
     .fetch_one(&app.pool)
     .await
     .expect("invoice");
-    assert!(receipt[0].text().contains(&invoice_url), "{}", receipt[0].text());
+    assert!(
+        receipt[0].text().contains(&invoice_url),
+        "{}",
+        receipt[0].text()
+    );
     assert!(receipt[0].html().contains(".pdf") || receipt[0].text().contains("PDF: http"));
     let change = about(&smtp.messages(), "now on the Starter plan")[0].clone();
-    assert!(change.text().contains("from Free to Starter"), "{}", change.text());
+    assert!(
+        change.text().contains("from Free to Starter"),
+        "{}",
+        change.text()
+    );
     assert!(change.text().contains(&app.url("/orgs/acme/billing")));
 
     // Stripe delivers the paid invoice again, and once more under another event id (as it does
@@ -179,7 +229,10 @@ async fn an_upgrade_sends_one_receipt_and_one_plan_change_and_a_duplicate_webhoo
     .await
     .expect("stored invoice.paid");
     let again = payload.to_string();
-    assert!(post_event(&app, &again, Some(signed(SECRET, &again))).await.status().is_success());
+    assert!(post_event(&app, &again, Some(signed(SECRET, &again)))
+        .await
+        .status()
+        .is_success());
     let mut renamed = payload.clone();
     renamed["id"] = Value::from("evt_duplicate_receipt");
     let renamed = renamed.to_string();
@@ -194,29 +247,42 @@ async fn an_upgrade_sends_one_receipt_and_one_plan_change_and_a_duplicate_webhoo
     .await;
     app.outbox_settled().await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(smtp.messages().len(), before, "a duplicate webhook sends nothing");
+    assert_eq!(
+        smtp.messages().len(),
+        before,
+        "a duplicate webhook sends nothing"
+    );
     assert_eq!(app.outbox_count(Kind::Receipt, "sent").await, 1);
 }
 
 #[tokio::test]
-async fn a_trial_then_a_failed_payment_and_its_recovery_are_mailed_and_payment_mail_has_no_unsubscribe() {
+async fn a_trial_then_a_failed_payment_and_its_recovery_are_mailed_and_payment_mail_has_no_unsubscribe(
+) {
     let smtp = MailSink::start().await;
     let app = TestApp::spawn_with(mail_to(smtp.url())).await;
     app.signed_up_owner().await;
     app.start_trial("acme", "pro").await;
-    let started = smtp.wait_for_subject("Your Pro trial for Acme has started").await;
+    let started = smtp
+        .wait_for_subject("Your Pro trial for Acme has started")
+        .await;
     assert!(started[0].header("List-Unsubscribe").is_some());
     assert!(started[0].text().contains(&app.url("/orgs/acme/billing")));
     let app2 = TestApp::spawn_with(mail_to(smtp.url())).await;
     app2.past_due_customer().await;
-    let failed = smtp.wait_for_subject("Action needed: the payment for Acme failed").await;
+    let failed = smtp
+        .wait_for_subject("Action needed: the payment for Acme failed")
+        .await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].to(), ["owner@acme.test"]);
-    assert!(failed[0].header("List-Unsubscribe").is_none(), "payment failures are always sent");
+    assert!(
+        failed[0].header("List-Unsubscribe").is_none(),
+        "payment failures are always sent"
+    );
     assert!(failed[0].text().contains(&app2.url("/orgs/acme/billing")));
     assert!(failed[0].text().contains("You keep the Starter plan until"));
     app2.change_card("4242 4242 4242 4242").await;
-    smtp.wait_for_subject("Payment received: Acme is back in good standing").await;
+    smtp.wait_for_subject("Payment received: Acme is back in good standing")
+        .await;
     app2.outbox_settled().await;
     assert_eq!(app2.outbox_count(Kind::PaymentFailed, "sent").await, 1);
     assert_eq!(app2.outbox_count(Kind::PaymentRecovered, "sent").await, 1);
@@ -257,7 +323,10 @@ async fn two_instances_on_one_database_send_each_message_once() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let mails = smtp.messages();
     assert_eq!(mails.len(), 120, "each message once");
-    let mut ids: Vec<&str> = mails.iter().filter_map(|m| m.header("Message-ID")).collect();
+    let mut ids: Vec<&str> = mails
+        .iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 120);
@@ -300,14 +369,16 @@ async fn a_permanent_550_ends_the_message_failed_with_the_servers_answer() {
     app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
     enqueue_many(&app, 1).await;
     app.outbox_settled().await;
-    let (status, attempts, error): (String, i32, Option<String>) = sqlx::query_as(
-        "SELECT status, attempts, last_error FROM notification_outbox",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("row");
+    let (status, attempts, error): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, last_error FROM notification_outbox")
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
     assert_eq!((status.as_str(), attempts), ("failed", 1), "not retried");
-    assert!(error.as_deref().is_some_and(|e| e.contains("550")), "{error:?}");
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("550")),
+        "{error:?}"
+    );
     assert!(smtp.messages().is_empty());
 }
 
@@ -335,7 +406,11 @@ async fn the_one_click_unsubscribe_works_without_a_session_and_stops_only_that_c
         .await
         .expect("post");
     assert_eq!(forged.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.count("SELECT count(*) FROM notification_opt_outs").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_opt_outs")
+            .await,
+        0
+    );
     let done = stranger
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -345,7 +420,8 @@ async fn the_one_click_unsubscribe_works_without_a_session_and_stops_only_that_c
         .expect("post");
     assert_eq!(done.status(), StatusCode::OK);
     assert_eq!(
-        app.count("SELECT count(*) FROM notification_opt_outs WHERE category = 'usage'").await,
+        app.count("SELECT count(*) FROM notification_opt_outs WHERE category = 'usage'")
+            .await,
         1
     );
     // Usage mail stops; other categories still arrive.
@@ -366,7 +442,10 @@ async fn preferences_set_on_the_settings_page_are_honoured() {
     let page = app.get("/settings/notifications").await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("html");
-    assert!(html.contains("Credit packs, auto top-up and refunds"), "{html}");
+    assert!(
+        html.contains("Credit packs, auto top-up and refunds"),
+        "{html}"
+    );
     assert!(html.contains("Failed payments and grace periods"));
     // Everything but credits stays on.
     let saved = app
@@ -383,8 +462,20 @@ async fn preferences_set_on_the_settings_page_are_honoured() {
         .await;
     assert_eq!(saved.status(), StatusCode::FOUND);
     assert_eq!(location(&saved), "/settings/notifications");
-    let html = app.get("/settings/notifications").await.text().await.expect("html");
-    assert!(html.contains(r#"name="usage" checked"#) || html.contains(r#"id="usage" name="usage" checked"#), "{html}");
+    let html = app
+        .get("/settings/notifications")
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"id="usage" name="usage" value="on" checked>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="credits" name="credits" value="on">"#),
+        "{html}"
+    );
     enqueue_many(&app, 1).await;
     let key = app.usage_key().await;
     for i in 0..8 {
@@ -395,7 +486,12 @@ async fn preferences_set_on_the_settings_page_are_honoured() {
     assert!(about(&smtp.messages(), "credits added").is_empty());
     assert_eq!(app.outbox_count(Kind::PackBought, "suppressed").await, 1);
     // Anonymous visitors are sent to log in.
-    let anonymous = app.another_browser().get(app.url("/settings/notifications")).send().await.expect("get");
+    let anonymous = app
+        .another_browser()
+        .get(app.url("/settings/notifications"))
+        .send()
+        .await
+        .expect("get");
     assert_ne!(anonymous.status(), StatusCode::OK);
 }
 
@@ -418,4 +514,145 @@ async fn a_broken_template_stops_start_up_naming_the_file_and_line() {
     let message = format!("{refused:#}");
     assert!(message.contains("receipt.html:"), "{message}");
     assert!(message.contains("is broken"), "{message}");
+}
+
+#[tokio::test]
+async fn the_unsubscribe_page_works_without_a_session_and_a_forged_link_changes_nothing() {
+    let smtp = MailSink::start().await;
+    let app = TestApp::spawn_with(mail_to(smtp.url())).await;
+    app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
+    enqueue_many(&app, 1).await;
+    let mail = smtp.wait_for(1).await[0].clone();
+    let line = mail
+        .text()
+        .lines()
+        .find(|l| l.starts_with("Unsubscribe: "))
+        .expect("an unsubscribe link in the text")
+        .to_owned();
+    let path = line
+        .trim_start_matches("Unsubscribe: ")
+        .trim_start_matches(&app.base)
+        .to_owned();
+    assert!(path.starts_with("/unsubscribe/"), "{path}");
+    // Someone who is not logged in (a fresh browser) opens the link and confirms.
+    let stranger = app.another_browser();
+    // Leptos marks text boundaries with `<!>`.
+    let page = app
+        .get_with(&stranger, &path)
+        .await
+        .text()
+        .await
+        .expect("html")
+        .replace("<!>", "");
+    assert!(
+        page.contains("Stop e-mail about: Credit packs, auto top-up and refunds?"),
+        "{page}"
+    );
+    let token = path.trim_start_matches("/unsubscribe/");
+    let forged = app
+        .submit_with(
+            &stranger,
+            &path,
+            "/forms/notifications/unsubscribe",
+            &[("token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        )
+        .await;
+    assert_ne!(location(&forged), path);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_opt_outs")
+            .await,
+        0
+    );
+    let done = app
+        .submit_with(
+            &stranger,
+            &path,
+            "/forms/notifications/unsubscribe",
+            &[("token", token)],
+        )
+        .await;
+    assert_eq!(location(&done), path);
+    let page = app
+        .get_with(&stranger, &path)
+        .await
+        .text()
+        .await
+        .expect("html")
+        .replace("<!>", "");
+    assert!(
+        page.contains("You will no longer receive e-mail about: Credit packs"),
+        "{page}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_opt_outs WHERE category = 'credits'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn without_smtp_mail_lands_in_the_catcher_and_the_history_is_for_owners_and_admins() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@acme.test", PASSWORD, "Acme").await;
+    let member = app.person("member@acme.test", "Members").await;
+    let link = app
+        .invitation_link(&app.client, "acme", "member@acme.test", "member")
+        .await;
+    app.accept_with(&member, &link).await;
+    enqueue_many(&app, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.count("SELECT count(*) FROM caught_mail").await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the mail catcher"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The owner reads the organization's history; a plain member may not.
+    let history = app.get("/orgs/acme/notifications").await;
+    assert_eq!(history.status(), StatusCode::OK);
+    let html = history.text().await.expect("html");
+    assert!(
+        html.contains("500 credits added to Acme") && html.contains("sent"),
+        "{html}"
+    );
+    let refused = app.get_with(&member, "/orgs/acme/notifications").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // The catcher is for platform admins only.
+    assert_eq!(app.get("/admin/mail").await.status(), StatusCode::FORBIDDEN);
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'member@acme.test'")
+        .execute(&app.pool)
+        .await
+        .expect("admin");
+    // The change reaches the instance's copy of who is who through a database notice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let html = loop {
+        let page = app.get_with(&member, "/admin/mail").await;
+        if page.status() == StatusCode::OK {
+            break page.text().await.expect("html");
+        }
+        assert!(Instant::now() < deadline, "never became a platform admin");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(html.contains("500 credits added to Acme"), "{html}");
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM caught_mail WHERE subject LIKE '500 credits%'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("caught");
+    let html = app
+        .get_with(&member, &format!("/admin/mail/{id}"))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains(r#"sandbox="""#), "{html}");
+    assert!(
+        html.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{html}"
+    );
+    assert!(html.contains("500 credits were added to Acme"), "{html}");
+    // Platform admins see any organization's history.
+    let other = app.get_with(&member, "/orgs/acme/notifications").await;
+    assert_eq!(other.status(), StatusCode::OK);
 }

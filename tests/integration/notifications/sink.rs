@@ -45,7 +45,11 @@ impl Mail {
     pub fn to(&self) -> Vec<String> {
         self.0["rcpt_tos"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
     pub fn subject(&self) -> &str {
@@ -88,7 +92,9 @@ impl MailSink {
                 .expect("starting aiosmtpd (install it in the test venv: scripts/test does)");
             let stdout = child.stdout.take().expect("stdout");
             let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).expect("sink output");
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("sink output");
             assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
             child
         })
@@ -112,7 +118,11 @@ impl MailSink {
         names.sort();
         names
             .iter()
-            .map(|p| Mail(serde_json::from_str(&std::fs::read_to_string(p).expect("mail")).expect("json")))
+            .map(|p| {
+                Mail(
+                    serde_json::from_str(&std::fs::read_to_string(p).expect("mail")).expect("json"),
+                )
+            })
             .collect()
     }
 
@@ -149,7 +159,10 @@ impl MailSink {
             assert!(
                 Instant::now() < deadline,
                 "no message about {text:?}; got {:?}",
-                self.messages().iter().map(|m| m.subject().to_owned()).collect::<Vec<_>>()
+                self.messages()
+                    .iter()
+                    .map(|m| m.subject().to_owned())
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
