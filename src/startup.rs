@@ -340,6 +340,9 @@ impl Application {
             Duration::from_secs(settings.reconcile_every_minutes.max(1) * 60),
         )));
         // The notification sender: SKIP LOCKED shares the outbox between instances.
+        background.push(tokio::spawn(
+            crate::notify::alerts::watch_signature_failures(database.pool.clone()),
+        ));
         background.push(tokio::spawn(crate::notify::worker::work_forever(
             database.pool.clone(),
             mail,

@@ -65,6 +65,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if let Err(e) = signature::verify(header, &body, &secrets, Utc::now().timestamp()) {
         tracing::warn!(reason = %e, "webhook refused");
+        crate::notify::alerts::signature_failed();
         return refuse("The Stripe-Signature header does not verify.");
     }
     // Read only what the inbox needs (the rest is read later, leniently) and store the body as

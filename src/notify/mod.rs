@@ -9,6 +9,8 @@ pub mod kinds;
 pub mod pages;
 
 #[cfg(feature = "ssr")]
+pub mod alerts;
+#[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
 pub mod mailer;
