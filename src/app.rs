@@ -19,6 +19,10 @@ use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
 use crate::billing::pricing::PricingPage;
+use crate::notify::pages::{
+    AdminMailMessagePage, AdminMailPage, NotificationSettingsPage, OrgNotificationsPage,
+    UnsubscribePage,
+};
 use crate::orgs::invitation_pages::InvitationPage;
 use crate::orgs::pages::{NewOrgPage, OrgPage};
 use crate::revenue::pages::AdminMetricsPage;
@@ -98,6 +102,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/new") view=NewOrgPage ssr=SsrMode::Async />
                 <Route path=path!("/orgs/:slug") view=OrgPage ssr=SsrMode::Async />
                 <Route path=path!("/invitations/:token") view=InvitationPage ssr=SsrMode::Async />
+                <Route path=path!("/settings/notifications") view=NotificationSettingsPage ssr=SsrMode::Async />
+                <Route path=path!("/unsubscribe/:token") view=UnsubscribePage ssr=SsrMode::Async />
+                <Route path=path!("/orgs/:slug/notifications") view=OrgNotificationsPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/mail/:id") view=AdminMailMessagePage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

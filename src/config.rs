@@ -334,6 +334,33 @@ pub struct Settings {
         value_parser = clap::value_parser!(u64).range(1..=10080)
     )]
     pub drift_check_every_minutes: u64,
+    /// Where e-mail goes: `smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://user:pass@host:465`. Unset: the mail catcher at /admin/mail (the demo).
+    #[arg(long, global = true, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// The sender of every notification, `Name <address>` or an address.
+    #[arg(
+        long,
+        global = true,
+        env = "MAIL_FROM",
+        default_value = "Billing portal <billing@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// A folder of mail templates that replace the shipped ones of the same name
+    /// (templates/mail/); each is checked at start-up.
+    #[arg(long, global = true, env = "TEMPLATES_DIR")]
+    pub templates_dir: Option<PathBuf>,
+
+    /// Seconds before the first retry of a message the SMTP server did not take; each later retry
+    /// waits twice as long.
+    #[arg(long, global = true, env = "MAIL_RETRY_SECONDS", default_value_t = 30)]
+    pub mail_retry_seconds: u64,
+
+    /// Attempts before a message that keeps failing temporarily ends as failed.
+    #[arg(long, global = true, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub mail_max_attempts: u32,
 }
 
 impl Settings {
@@ -376,6 +403,11 @@ impl Settings {
             drift_check_every_minutes: 60,
             usage_writers: 2,
             webhook_writers: 1,
+            smtp_url: None,
+            mail_from: "Billing portal <billing@localhost>".to_owned(),
+            templates_dir: None,
+            mail_retry_seconds: 30,
+            mail_max_attempts: 8,
         }
     }
 

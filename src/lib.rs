@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod billing;
+pub mod notify;
 pub mod orgs;
 pub mod revenue;
 pub mod text;

@@ -135,6 +135,10 @@ impl Application {
             .with_context(|| format!("listening on {}", settings.bind_addr(&leptos)))?;
         let public_url = settings.public_url(listener.local_addr()?);
         let own_url = format!("http://{}", listener.local_addr()?);
+        let csrf = csrf_key(&settings)?;
+        // Mail templates, MAIL_FROM and SMTP_URL: a broken template stops start-up here.
+        let mail =
+            crate::notify::sender_config(&settings, &database.pool, &public_url, csrf.clone())?;
         let secure = cookies_must_be_secure(&public_url);
 
         let store = PostgresStore::new(database.pool.clone());
@@ -251,7 +255,7 @@ impl Application {
         let state = AppState::new(crate::web::state::Parts {
             leptos: leptos.clone(),
             db: database.pool.clone(),
-            csrf: csrf_key(&settings)?,
+            csrf,
             login_limiter: login_limiter.clone(),
             throttles: throttles.clone(),
             invitation_days: settings.invitation_days.max(1),
@@ -268,6 +272,10 @@ impl Application {
         // path, and Stripe has no cookies.
         let webhooks = Router::new()
             .route("/webhooks/stripe", post(billing_webhooks::receive))
+            .route(
+                "/unsubscribe/one-click/{token}",
+                post(crate::notify::unsubscribe::one_click),
+            )
             .with_state(state.clone());
         // The JSON API too: API keys, no cookies.
         let api_routes = crate::api::service(state.clone());
@@ -365,6 +373,14 @@ impl Application {
             catch_up_every: Duration::from_secs(settings.catch_up_every_minutes * 60),
             drift_every: Duration::from_secs(settings.drift_check_every_minutes * 60),
         }));
+        // The notification sender: SKIP LOCKED shares the outbox between instances.
+        background.push(tokio::spawn(
+            crate::notify::alerts::watch_signature_failures(database.pool.clone()),
+        ));
+        background.push(tokio::spawn(crate::notify::worker::work_forever(
+            database.pool.clone(),
+            mail,
+        )));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {

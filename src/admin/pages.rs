@@ -209,7 +209,7 @@ fn orgs_view(page: OrgsView, _token: String) -> impl IntoView {
     view! {
         <section class="page-heading">
             <h1>"Organizations"</h1>
-            <p class="muted">{format!("{count} shown")} " · " <a href="/admin/webhooks">"Webhook events"</a> " · " <a href="/admin/metrics">"Metrics"</a></p>
+            <p class="muted">{format!("{count} shown")} " · " <a href="/admin/webhooks">"Webhook events"</a> " · " <a href="/admin/metrics">"Metrics"</a> " · " <a href="/admin/mail">"Mail"</a></p>
         </section>
         <form method="get" action="/admin" class="search" role="search">
             <label for="q">"Search by name or email"</label>

@@ -17,6 +17,8 @@ pub mod feature_service;
 pub mod forms;
 #[cfg(feature = "ssr")]
 pub mod inbox_writer;
+#[cfg(feature = "ssr")]
+pub mod lifecycle_mail;
 pub mod pages;
 pub mod pricing;
 #[cfg(feature = "ssr")]

@@ -116,6 +116,15 @@ pub async fn apply_snapshot(
     if changed {
         repo::record_history(db, org_id, &stored, source).await?;
     }
+    super::lifecycle_mail::enqueue(
+        db,
+        catalog,
+        org_id,
+        existing.as_ref().map(|(s, _)| s),
+        &stored,
+        source,
+    )
+    .await?;
     Ok(Some(org_id))
 }
 
@@ -142,6 +151,7 @@ pub async fn end_expired_grace_periods(
     catalog: &Catalog,
     now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
+    super::lifecycle_mail::remind_grace_ending(pool, catalog, now).await?;
     let cutoff = now - chrono::Duration::days(GRACE_DAYS);
     let expired = repo::grace_expired(pool, cutoff).await?;
     for (org_id, sub_id) in &expired {

@@ -66,6 +66,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if let Err(e) = signature::verify(header, &body, &secrets, Utc::now().timestamp()) {
         tracing::warn!(reason = %e, "webhook refused");
+        crate::notify::alerts::signature_failed();
         return refuse("The Stripe-Signature header does not verify.");
     }
     // Read only what the inbox needs (the rest is read later, leniently) and store the body as
@@ -264,6 +265,7 @@ async fn apply_batch(
     if !known.is_empty() {
         audit::invoice_events(&mut *tx, &sources).await?;
         repo::upsert_invoices(&mut *tx, &known).await?;
+        super::lifecycle_mail::receipts(&mut *tx, &known).await?;
     }
     for (index, event) in others {
         let (id, kind, _, created) = &due[index];
@@ -345,17 +347,33 @@ async fn apply_isolated(
                     .await?;
                 let message = format!("{e:#}");
                 tracing::warn!(event = %id, error = %message, "applying a webhook event failed");
-                sqlx::query(
+                let status: String = sqlx::query_scalar(
                     "UPDATE webhook_events SET attempts = attempts + 1, last_error = $2,
                          status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END,
                          next_attempt_at = now() + make_interval(secs => power(2, least(attempts, 12)))
-                     WHERE id = $1",
+                     WHERE id = $1 RETURNING status",
                 )
                 .bind(id)
                 .bind(&message)
                 .bind(MAX_ATTEMPTS)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                if status == "failed" {
+                    // The operators hear of it in the same transaction (once per event).
+                    crate::notify::enqueue(
+                        &mut tx,
+                        crate::notify::Notice {
+                            kind: crate::notify::kinds::Kind::OpsEventFailed,
+                            org_id: None,
+                            user_id: None,
+                            cause: id,
+                            values: serde_json::json!({
+                                "event_id": id, "event_type": kind, "error": message,
+                            }),
+                        },
+                    )
+                    .await?;
+                }
             }
         }
     }
@@ -466,6 +484,7 @@ async fn apply_event(
             match repo::org_of_customer(&mut *tx, &customer).await? {
                 Some(org) => {
                     repo::upsert_invoices(&mut *tx, &[(org, &invoice)]).await?;
+                    super::lifecycle_mail::receipts(&mut *tx, &[(org, &invoice)]).await?;
                     Outcome::Applied(Some(org))
                 }
                 None => Outcome::Ignored(None),

@@ -221,7 +221,22 @@ pub async fn accept(
                 }
             }
             // Someone who is a member already keeps the role they have.
-            orgs::add_member(&mut *tx, invitation.org_id, user_id, invitation.role).await?;
+            let added =
+                orgs::add_member(&mut *tx, invitation.org_id, user_id, invitation.role).await?;
+            if added {
+                // The new member hears of it, in the same transaction, once per invitation.
+                crate::notify::enqueue(
+                    &mut tx,
+                    crate::notify::Notice {
+                        kind: crate::notify::kinds::Kind::MemberAdded,
+                        org_id: Some(invitation.org_id),
+                        user_id: Some(user_id),
+                        cause: &format!("invitation-{id}"),
+                        values: serde_json::json!({ "role": invitation.role.as_str() }),
+                    },
+                )
+                .await?;
+            }
             sqlx::query(
                 "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1",
             )

@@ -226,6 +226,20 @@ pub async fn settle_checkout(db: &mut PgConnection, paid: PaidCheckout<'_>) -> s
     .bind(paid.payment_intent_id)
     .execute(&mut *db)
     .await?;
+    if added {
+        crate::notify::about_org(
+            db,
+            crate::notify::kinds::Kind::PackBought,
+            purchase.org_id,
+            &format!("purchase-{}", purchase.id),
+            serde_json::json!({
+                "credits": super::credits::format(purchase.millicredits),
+                "amount": crate::web::format::money(purchase.amount_cents, &purchase.currency),
+                "packs": purchase.packs,
+            }),
+        )
+        .await?;
+    }
     Ok(if added { purchase.millicredits } else { 0 })
 }
 
@@ -296,6 +310,20 @@ pub async fn apply_refund(
         .bind(refunded_cents.min(purchase.amount_cents))
         .bind(target)
         .execute(&mut *db)
+        .await?;
+        crate::notify::about_org(
+            db,
+            crate::notify::kinds::Kind::RefundRemovedCredits,
+            purchase.org_id,
+            &format!("{charge_id}:{refunded_cents}"),
+            serde_json::json!({
+                "credits": super::credits::format(more),
+                "amount": crate::web::format::money(
+                    refunded_cents.min(purchase.amount_cents) - purchase.refunded_cents,
+                    &purchase.currency,
+                ),
+            }),
+        )
         .await?;
     }
     Ok(Some(purchase.org_id))

@@ -121,6 +121,23 @@ pub async fn run(pool: &PgPool, repair: bool) -> sqlx::Result<Report> {
         .bind(&orgs)
         .execute(&mut *tx)
         .await?;
+        // The operators hear of it with the repair (one message per run that found drift).
+        let detail = format!(
+            "{} balance(s) and {} usage counter(s) differed from the ledger and were repaired",
+            report.balances.len(),
+            report.counters.len()
+        );
+        crate::notify::enqueue(
+            &mut tx,
+            crate::notify::Notice {
+                kind: crate::notify::kinds::Kind::OpsDrift,
+                org_id: None,
+                user_id: None,
+                cause: &format!("drift-{}", uuid::Uuid::new_v4()),
+                values: serde_json::json!({ "detail": detail }),
+            },
+        )
+        .await?;
         tx.commit().await?;
         report.repaired = true;
     }

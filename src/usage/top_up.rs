@@ -151,6 +151,17 @@ pub async fn run_once(
                     .bind(purchase.org_id)
                     .execute(&mut *tx)
                     .await?;
+                crate::notify::about_org(
+                    &mut tx,
+                    crate::notify::kinds::Kind::TopUpCharged,
+                    purchase.org_id,
+                    &format!("top-up-{}", purchase.id),
+                    serde_json::json!({
+                        "credits": super::credits::format(purchase.millicredits),
+                        "amount": crate::web::format::money(purchase.amount_cents, &purchase.currency),
+                    }),
+                )
+                .await?;
             }
             ChargeOutcome::Failed { message } => {
                 fail(&mut tx, &purchase, &message).await?;
@@ -162,6 +173,20 @@ pub async fn run_once(
                 .bind(purchase.org_id)
                 .bind(config.retry_after.as_secs_f64())
                 .execute(&mut *tx)
+                .await?;
+                let failures: i32 = sqlx::query_scalar(
+                    "SELECT top_up_failures FROM credit_accounts WHERE org_id = $1",
+                )
+                .bind(purchase.org_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                crate::notify::about_org(
+                    &mut tx,
+                    crate::notify::kinds::Kind::TopUpFailed,
+                    purchase.org_id,
+                    &format!("top-up-{}", purchase.id),
+                    serde_json::json!({ "failures": failures }),
+                )
                 .await?;
                 turn_off_after_repeated_failures(&mut tx, purchase.org_id).await?;
             }
@@ -206,7 +231,27 @@ async fn turn_off_after_repeated_failures(
             "Auto top-up was turned off after {MAX_FAILURES} failed charges in a row. Update \
              your card in the billing portal and turn it on again on the credits page."
         ))
-        .execute(tx)
+        .execute(&mut *tx)
+        .await?;
+        // The owners and the operators are told (the breaker tripped), in the same transaction;
+        // the cause is the failure count's run (a new run after it is turned on again).
+        let cause = format!("top-up-off-{org_id}-{}", chrono::Utc::now().timestamp());
+        let values = serde_json::json!({ "failures": MAX_FAILURES });
+        crate::notify::about_org(
+            &mut *tx,
+            crate::notify::kinds::Kind::TopUpDisabled,
+            org_id,
+            &cause,
+            values.clone(),
+        )
+        .await?;
+        crate::notify::about_org(
+            &mut *tx,
+            crate::notify::kinds::Kind::OpsBreakerTripped,
+            org_id,
+            &cause,
+            values,
+        )
         .await?;
     }
     Ok(())

@@ -11,6 +11,8 @@ pub enum Warning {
     LimitReached,
     /// An action was allowed as overage (owed until the next credit purchase).
     Overage,
+    /// An action was refused: no included actions, credits or overage allowance left.
+    Exhausted,
 }
 
 impl Warning {
@@ -19,6 +21,7 @@ impl Warning {
             Warning::NearLimit => "usage_80",
             Warning::LimitReached => "usage_100",
             Warning::Overage => "overage",
+            Warning::Exhausted => "credits_exhausted",
         }
     }
 
@@ -27,6 +30,7 @@ impl Warning {
             "usage_80" => Some(Warning::NearLimit),
             "usage_100" => Some(Warning::LimitReached),
             "overage" => Some(Warning::Overage),
+            "credits_exhausted" => Some(Warning::Exhausted),
             _ => None,
         }
     }
@@ -48,6 +52,10 @@ impl Warning {
             Warning::Overage => format!(
                 "Your credits ran out and {meter_name} actions are now allowed as overage. Buy \
                  credits before the overage allowance is used up, or actions will be refused."
+            ),
+            Warning::Exhausted => format!(
+                "{meter_name} actions are being refused: the included actions, credits and \
+                 overage allowance are used up. Buy credits or upgrade to go on."
             ),
         }
     }
@@ -96,7 +104,12 @@ mod tests {
         );
         assert_eq!(crossed(Limit::Unlimited, 0, 1_000), vec![]);
         assert_eq!(crossed(Limit::Count(0), 0, 0), vec![]);
-        for w in [Warning::NearLimit, Warning::LimitReached, Warning::Overage] {
+        for w in [
+            Warning::NearLimit,
+            Warning::LimitReached,
+            Warning::Overage,
+            Warning::Exhausted,
+        ] {
             assert_eq!(Warning::parse(w.as_str()), Some(w));
         }
     }

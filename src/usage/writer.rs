@@ -407,14 +407,19 @@ async fn write_batch(
                     replayed: false,
                 }));
             }
-            Decision::Refused(refusal) => outcomes.push(Outcome::Refused(Refused {
-                refusal,
-                tier: action.tier.clone(),
-                included: t.included,
-                weight_millicredits: t.weight_millicredits,
-                balance_millicredits: state.account.balance_millicredits,
-                soft_limit_actions: t.soft_limit_actions,
-            })),
+            Decision::Refused(refusal) => {
+                if refusal == Refusal::OutOfCredits {
+                    warnings.insert((action.org_id, Warning::Exhausted, action.tier.clone()), ());
+                }
+                outcomes.push(Outcome::Refused(Refused {
+                    refusal,
+                    tier: action.tier.clone(),
+                    included: t.included,
+                    weight_millicredits: t.weight_millicredits,
+                    balance_millicredits: state.account.balance_millicredits,
+                    soft_limit_actions: t.soft_limit_actions,
+                }))
+            }
         }
     }
 
@@ -434,16 +439,17 @@ async fn write_batch(
         }
         save_counters(&mut tx, &states, &base_counters, &counters).await?;
         save_accounts(&mut tx, &states, &balances_before).await?;
-        if !warnings.is_empty() {
-            raise_warnings(
-                &mut tx,
-                catalog,
-                &states,
-                warnings.into_keys().collect(),
-                config,
-            )
-            .await?;
-        }
+    }
+    // Refusals record no action but may raise "credits exhausted".
+    if !warnings.is_empty() {
+        raise_warnings(
+            &mut tx,
+            catalog,
+            &states,
+            warnings.into_keys().collect(),
+            config,
+        )
+        .await?;
     }
     tx.commit().await?;
     let top_up_due = states.values().any(|s| {
@@ -731,7 +737,7 @@ async fn raise_warnings(
             )
         })
         .collect();
-    sqlx::query(
+    let raised = sqlx::query_as(
         "WITH due AS (
              INSERT INTO usage_warnings AS w (org_id, kind, tier, last_sent_at)
              SELECT org_id, kind, tier, now()
@@ -740,17 +746,56 @@ async fn raise_warnings(
                  WHERE w.last_sent_at <= now() - make_interval(secs => $5)
              RETURNING org_id, kind, tier
          )
-         INSERT INTO notifications (org_id, kind, message)
-         SELECT t.org_id, t.kind, t.message
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) AS t(org_id, kind, tier, message)
-         JOIN due d ON d.org_id = t.org_id AND d.kind = t.kind AND d.tier = t.tier",
+         , shown AS (
+             INSERT INTO notifications (org_id, kind, message)
+             SELECT t.org_id, t.kind, t.message
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) AS t(org_id, kind, tier, message)
+             JOIN due d ON d.org_id = t.org_id AND d.kind = t.kind AND d.tier = t.tier
+             RETURNING id, org_id, kind, message
+         )
+         -- Which tier each message was for (its text names the meter).
+         SELECT DISTINCT ON (s.id) s.id, s.org_id, s.kind, t.tier
+         FROM shown s
+         JOIN UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) AS t(org_id, kind, tier, message)
+           ON t.org_id = s.org_id AND t.kind = s.kind AND t.message = s.message",
     )
     .bind(&orgs)
     .bind(&kinds)
     .bind(&tiers)
     .bind(&messages)
     .bind(config.warning_cooldown.num_seconds() as f64)
-    .execute(tx)
+    .fetch_all(&mut *tx)
     .await?;
+    // The e-mail of each warning raised, in the same transaction; the dashboard message's id is
+    // the cause (one per cooldown window).
+    let raised: Vec<(i64, Uuid, String, String)> = raised;
+    for (id, org, kind, tier) in raised {
+        let Some(kind) = Warning::parse(&kind).map(notice_kind) else {
+            continue;
+        };
+        let included = states
+            .get(&org)
+            .and_then(|s| s.plan.limits.get(&tier))
+            .map_or(0, |l| match l {
+                Limit::Count(n) => *n,
+                Limit::Unlimited => 0,
+            });
+        let values = serde_json::json!({
+            "meter": catalog.meter_name(&tier),
+            "included": included,
+        });
+        crate::notify::about_org(&mut *tx, kind, org, &format!("warning-{id}"), values).await?;
+    }
     Ok(())
+}
+
+/// The e-mail sent for a usage warning.
+fn notice_kind(w: Warning) -> crate::notify::kinds::Kind {
+    use crate::notify::kinds::Kind;
+    match w {
+        Warning::NearLimit => Kind::Usage80,
+        Warning::LimitReached => Kind::Usage100,
+        Warning::Overage => Kind::Overage,
+        Warning::Exhausted => Kind::CreditsExhausted,
+    }
 }

@@ -54,6 +54,15 @@ impl CsrfKey {
         Self::new(&key)
     }
 
+    /// HMAC-SHA256 of `message` under the server key for another purpose than anti-forgery (the
+    /// unsubscribe links of `notify::token`); `purpose` keeps the two from ever meaning the same.
+    pub fn sign(&self, purpose: &[u8], message: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = (*self.0).clone();
+        mac.update(purpose);
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, secret: &[u8], nonce: &[u8]) -> Hmac<Sha256> {
         let mut mac = (*self.0).clone();
         mac.update(CONTEXT);

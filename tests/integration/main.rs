@@ -16,6 +16,7 @@ mod job_leases;
 mod leptos_app;
 mod limits;
 mod observability;
+mod notifications;
 mod orgs_and_admin;
 mod platform;
 mod revenue_metrics;
