@@ -26,6 +26,8 @@ pub mod local_stripe;
 #[cfg(feature = "ssr")]
 pub mod seed;
 #[cfg(feature = "ssr")]
+pub mod shutdown;
+#[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod stripe_gateway;
