@@ -103,8 +103,7 @@ impl Deliveries {
                 task.await.expect("a sender");
             }
             Arc::try_unwrap(result)
-                .ok()
-                .expect("senders ended")
+                .unwrap_or_else(|_| panic!("senders ended"))
                 .into_inner()
                 .expect("result")
         });

@@ -104,7 +104,7 @@ impl Load {
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         n += 1;
-                        let size = if n % 2 == 0 { BATCH } else { 1 };
+                        let size = if n.is_multiple_of(2) { BATCH } else { 1 };
                         let sent: Vec<Sent> = (0..size)
                             .map(|i| Sent {
                                 org: org.id,
@@ -165,8 +165,7 @@ impl Load {
             task.await.expect("a load client");
         }
         Arc::try_unwrap(self.record)
-            .ok()
-            .expect("all clients ended")
+            .unwrap_or_else(|_| panic!("all clients ended"))
             .into_inner()
             .expect("record")
     }
