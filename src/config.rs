@@ -456,7 +456,7 @@ mod tests {
         for (flag, value) in [
             ("--stripe-timeout-seconds", "0"),
             ("--database-timeout-seconds", "soon"),
-            ("--shutdown-timeout-seconds", "-1"),
+            ("--shutdown-timeout-seconds", "1.5"),
             ("--database-statement-timeout-seconds", "0"),
         ] {
             let refused = Cli::try_parse_from(["billing-portal", flag, value])
