@@ -361,6 +361,30 @@ pub struct Settings {
     /// Attempts before a message that keeps failing temporarily ends as failed.
     #[arg(long, global = true, env = "MAIL_MAX_ATTEMPTS", default_value_t = 8)]
     pub mail_max_attempts: u32,
+
+    /// Seconds a request waits for a database connection (also while the database is down)
+    /// before it is answered 503.
+    #[arg(long, global = true, env = "DATABASE_TIMEOUT_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub database_timeout_seconds: u64,
+
+    /// Seconds one SQL statement may run (PostgreSQL's statement_timeout) before it is cancelled
+    /// and its request answered 503. Migrations run without it.
+    #[arg(long, global = true, env = "DATABASE_STATEMENT_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub database_statement_timeout_seconds: u64,
+
+    /// Seconds one call to Stripe may take (connecting, sending, answering) before it counts as
+    /// Stripe being out of reach.
+    #[arg(long, global = true, env = "STRIPE_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub stripe_timeout_seconds: u64,
+
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight and workers to finish
+    /// before the process exits anyway.
+    #[arg(long, global = true, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl Settings {
@@ -408,6 +432,21 @@ impl Settings {
             templates_dir: None,
             mail_retry_seconds: 30,
             mail_max_attempts: 8,
+            database_timeout_seconds: 5,
+            database_statement_timeout_seconds: 30,
+            stripe_timeout_seconds: 10,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+
+    /// How long the portal waits on its database (DATABASE_TIMEOUT_SECONDS and
+    /// DATABASE_STATEMENT_TIMEOUT_SECONDS).
+    pub fn database_timeouts(&self) -> crate::db::Timeouts {
+        crate::db::Timeouts {
+            acquire: std::time::Duration::from_secs(self.database_timeout_seconds.max(1)),
+            statement: std::time::Duration::from_secs(
+                self.database_statement_timeout_seconds.max(1),
+            ),
         }
     }
 
@@ -486,6 +525,40 @@ mod tests {
             .expect("parses");
         assert_eq!(parsed.settings.catch_up_every_minutes, 2);
         assert_eq!(parsed.settings.drift_check_every_minutes, 60);
+    }
+
+    #[test]
+    fn timeouts_are_read_and_a_bad_one_is_refused_with_its_name() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = Cli::try_parse_from([
+            "billing-portal",
+            "--stripe-timeout-seconds",
+            "3",
+            "--database-timeout-seconds",
+            "2",
+        ])
+        .expect("valid timeouts");
+        assert_eq!(parsed.settings.stripe_timeout_seconds, 3);
+        assert_eq!(parsed.settings.shutdown_timeout_seconds, 30);
+        let timeouts = parsed.settings.database_timeouts();
+        assert_eq!(timeouts.acquire, std::time::Duration::from_secs(2));
+        assert_eq!(timeouts.statement, std::time::Duration::from_secs(30));
+        for (flag, value) in [
+            ("--stripe-timeout-seconds", "0"),
+            ("--database-timeout-seconds", "soon"),
+            ("--shutdown-timeout-seconds", "1.5"),
+            ("--database-statement-timeout-seconds", "0"),
+        ] {
+            let refused = Cli::try_parse_from(["billing-portal", flag, value])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {value} is refused"));
+            assert!(refused.to_string().contains(flag), "{refused}");
+        }
     }
 
     #[test]

@@ -60,6 +60,61 @@ impl From<tower_sessions::session::Error> for AppError {
     }
 }
 
+/// A part the portal depends on that is out of reach: the request is answered 503 with
+/// `Retry-After`, and says so, rather than "something went wrong".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    Database,
+    Stripe,
+}
+
+/// What an answer during an outage suggests as the wait before trying again.
+const OUTAGE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+impl Outage {
+    /// The outage behind `e`, if any: a database error that means unreachable
+    /// ([`crate::db::unreachable`], also in the text the session store keeps), or Stripe out of
+    /// reach ([`crate::stripe_gateway::GatewayError::Unreachable`]), anywhere in its chain.
+    pub fn of(e: &anyhow::Error) -> Option<Self> {
+        e.chain().find_map(|cause| {
+            if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
+                return crate::db::unreachable(db).then_some(Outage::Database);
+            }
+            if let Some(stripe) = cause.downcast_ref::<crate::stripe_gateway::GatewayError>() {
+                return matches!(
+                    stripe,
+                    crate::stripe_gateway::GatewayError::Unreachable { .. }
+                )
+                .then_some(Outage::Stripe);
+            }
+            let sessions = cause.downcast_ref::<tower_sessions::session::Error>();
+            sessions
+                .is_some_and(|s| crate::db::unreachable_message(&s.to_string()))
+                .then_some(Outage::Database)
+        })
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Outage::Database => "database_unavailable",
+            Outage::Stripe => "stripe_unavailable",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Outage::Database => {
+                "The portal cannot reach its database right now, so nothing was changed. \
+                 Please try again in a moment."
+            }
+            Outage::Stripe => {
+                "Stripe could not be reached, so nothing was changed. Please try again in a \
+                 moment."
+            }
+        }
+    }
+}
+
 /// What the error middleware needs to render an error: the status, a stable code for JSON
 /// clients and a sentence for people.
 #[derive(Debug, Clone)]
@@ -121,16 +176,24 @@ impl AppError {
             AppError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, "bad_request", message.clone())
             }
-            AppError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Something went wrong on our side. Please try again in a moment.".to_owned(),
-            ),
+            AppError::Internal(e) => match Outage::of(e) {
+                Some(outage) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    outage.code(),
+                    outage.message().to_owned(),
+                ),
+                None => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side. Please try again in a moment.".to_owned(),
+                ),
+            },
         };
         let retry_after = match self {
             AppError::RateLimited { retry_after } | AppError::Throttled { retry_after, .. } => {
                 Some(*retry_after)
             }
+            AppError::Internal(e) if Outage::of(e).is_some() => Some(OUTAGE_RETRY_AFTER),
             _ => None,
         };
         ErrorReport {

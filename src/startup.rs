@@ -1,7 +1,7 @@
 //! Putting the server together: the database (given, or a private cluster), migrations, the demo
 //! seed, sessions, anti-forgery, the router, and serving until told to stop.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -90,7 +90,12 @@ impl Database {
                 (cluster.connect_options(PRIVATE_DATABASE), Some(cluster))
             }
         };
-        let pool = crate::db::connect(options, settings.database_max_connections).await?;
+        let pool = crate::db::connect(
+            options,
+            settings.database_max_connections,
+            settings.database_timeouts(),
+        )
+        .await?;
         crate::db::migrate(&pool).await?;
         let normalized = crate::accounts::repo::normalize_stored_emails(&pool).await?;
         if normalized > 0 {
@@ -101,7 +106,14 @@ impl Database {
 
     /// Closes the pool and stops the private cluster if we started it.
     pub async fn close(self) -> anyhow::Result<()> {
-        self.pool.close().await;
+        // Closing waits for connections in use to come back; one held by a task that never
+        // ends must not hold up the exit.
+        if tokio::time::timeout(Duration::from_secs(5), self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use after 5 s; closing anyway");
+        }
         if let Some(cluster) = self.cluster {
             tokio::task::spawn_blocking(move || cluster.stop()).await??;
         }
@@ -119,6 +131,11 @@ pub struct Application {
     local_stripe: Option<LocalStripe>,
     /// This instance's row in `portal_instances`.
     instance: uuid::Uuid,
+    /// Workers that finish their batch when stopped (writers, appliers, top-up), waited for at
+    /// shutdown rather than cut off.
+    drained: Vec<JoinHandle<()>>,
+    stop: crate::shutdown::StopSwitch,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -200,7 +217,11 @@ impl Application {
             }
         };
         let stripe = match &local_stripe {
-            Some(local) => Gateway::new(&local.secret_key, Some(&local.api_base()))?,
+            Some(local) => Gateway::with_timeout(
+                &local.secret_key,
+                Some(&local.api_base()),
+                Duration::from_secs(settings.stripe_timeout_seconds),
+            )?,
             None => stripe_gateway(&settings)?,
         };
         let (writer, writers) =
@@ -342,10 +363,12 @@ impl Application {
         background.push(tokio::spawn(
             crate::api::idempotency::store::delete_expired_forever(database.pool.clone()),
         ));
-        background.extend(writers);
-        background.extend(usage_writers);
+        // The writers end by themselves once the last request that could queue work is gone;
+        // the appliers and the top-up worker when told to stop, after the batch they hold.
+        let (stop, stopping) = crate::shutdown::stop_switch();
+        let mut drained: Vec<JoinHandle<()>> = writers.into_iter().chain(usage_writers).collect();
         let top_up_signal = top_up.clone();
-        background.push(tokio::spawn(as_job(
+        drained.push(tokio::spawn(as_job(
             "auto-top-up",
             top_up::work_forever(
                 database.pool.clone(),
@@ -355,6 +378,7 @@ impl Application {
                 TopUpConfig {
                     retry_after: Duration::from_secs(settings.top_up_retry_seconds),
                 },
+                stopping.clone(),
             ),
         )));
         background.push(tokio::spawn(crate::revenue::snapshots::work_forever(
@@ -384,11 +408,12 @@ impl Application {
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {
-            background.push(tokio::spawn(billing_webhooks::work_forever(
+            drained.push(tokio::spawn(billing_webhooks::work_forever(
                 database.pool.clone(),
                 stripe.clone(),
                 catalog.clone(),
                 inbox.wake.clone(),
+                stopping.clone(),
             )));
         }
         if let Some(local) = local_stripe.as_ref().filter(|_| seeded) {
@@ -430,6 +455,9 @@ impl Application {
             background,
             local_stripe,
             instance,
+            drained,
+            stop,
+            shutdown_timeout: Duration::from_secs(settings.shutdown_timeout_seconds.max(1)),
         })
     }
 
@@ -450,8 +478,9 @@ impl Application {
         self.local_stripe.as_ref()
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
-    /// database (stopping the private cluster last).
+    /// Serves until `shutdown` completes, lets in-flight requests finish, has the workers
+    /// finish their batches, then closes the database (stopping the private cluster last), all
+    /// within `SHUTDOWN_TIMEOUT_SECONDS` of the signal (see [`crate::shutdown`]).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -465,11 +494,58 @@ impl Application {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let grace = self.shutdown_timeout;
+        let (signalled, mut deadline) = tokio::sync::watch::channel(None);
+        let shutdown = async move {
+            shutdown.await;
+            signalled.send_replace(Some(tokio::time::Instant::now() + grace));
+        };
+        let mut serving = Box::pin(
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .into_future(),
+        );
+        let signal = async {
+            match deadline
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|at| *at)
+            {
+                Some(at) => at,
+                None => std::future::pending().await,
+            }
+        };
+        let served = tokio::select! {
+            served = &mut serving => served,
+            // Signalled: the requests in flight get until the deadline.
+            at = signal => match tokio::time::timeout_at(at, &mut serving).await {
+                Ok(served) => served,
+                Err(_) => {
+                    tracing::warn!(
+                        seconds = grace.as_secs(),
+                        "requests still running at the shutdown deadline; stopping anyway"
+                    );
+                    Ok(())
+                }
+            },
+        };
+        let deadline = deadline
+            .borrow()
+            .unwrap_or_else(|| tokio::time::Instant::now() + grace);
+        // The router (and with it every handle that could queue work) goes first, so the
+        // writers drain their queues and end.
+        drop(serving);
+        self.stop.stop();
         for task in self.background {
             task.abort();
+        }
+        let cut = crate::shutdown::join_by(self.drained, deadline).await;
+        if cut > 0 {
+            tracing::warn!(
+                workers = cut,
+                "workers still busy at the shutdown deadline were stopped"
+            );
         }
         // The others take this instance's share of the rate limits at their next heartbeat.
         if let Err(e) =
@@ -641,7 +717,11 @@ fn stripe_gateway(settings: &Settings) -> anyhow::Result<Gateway> {
         .stripe_secret_key
         .as_ref()
         .context("a Stripe secret key is needed")?;
-    Gateway::new(key.expose(), settings.stripe_api_base.as_deref())
+    Gateway::with_timeout(
+        key.expose(),
+        settings.stripe_api_base.as_deref(),
+        Duration::from_secs(settings.stripe_timeout_seconds),
+    )
 }
 
 /// The key anti-forgery tokens are signed with: SECRET_KEY, or a random one for this process.

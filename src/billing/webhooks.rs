@@ -148,30 +148,33 @@ enum Outcome {
     Refused(String),
 }
 
-/// Applies due events until the process ends.
+/// Applies due events until `stop` is requested; a pass in progress (one transaction) is
+/// finished and committed first.
 pub async fn work_forever(
     pool: PgPool,
     gateway: Gateway,
     catalog: Arc<Catalog>,
     wake: Arc<Notify>,
+    mut stop: crate::shutdown::Stop,
 ) {
-    loop {
-        match apply_due(&pool, &gateway, &catalog).await {
-            Ok(0) => {
-                let _ = tokio::time::timeout(Duration::from_millis(500), wake.notified()).await;
-            }
-            Ok(claimed) if claimed < CLAIM_LIMIT => {
-                // Events are arriving: let a few more commits land so the next pass applies
-                // them together instead of one small transaction each.
-                tokio::time::sleep(GATHER).await;
-            }
-            Ok(_) => {}
+    while !stop.requested() {
+        let wait = match apply_due(&pool, &gateway, &catalog).await {
+            Ok(0) => Duration::from_millis(500),
+            // Events are arriving: let a few more commits land so the next pass applies them
+            // together instead of one small transaction each.
+            Ok(claimed) if claimed < CLAIM_LIMIT => GATHER,
+            Ok(_) => Duration::ZERO,
             Err(e) => {
+                // The database (or Stripe) is out of reach: try again shortly, by ourselves.
                 tracing::warn!(error = format!("{e:#}"), "webhook worker pass failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                Duration::from_secs(1)
             }
+        };
+        if !wait.is_zero() {
+            stop.idle(wait, Some(&wake)).await;
         }
     }
+    tracing::info!("webhook worker stopped between batches");
 }
 
 /// Claimed events: id, type, the payload's JSON text (parsed once, by the gateway) and created.

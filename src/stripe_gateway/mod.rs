@@ -23,10 +23,23 @@ pub struct Gateway {
     client: Client,
 }
 
+/// How long one Stripe call may take unless configured (`STRIPE_TIMEOUT_SECONDS`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Gateway {
     /// `api_base` points at a Stripe-compatible server (the emulator); `None` means Stripe itself.
     pub fn new(secret_key: &str, api_base: Option<&str>) -> anyhow::Result<Self> {
-        let mut builder = ClientBuilder::new(secret_key).timeout(Duration::from_secs(20));
+        Self::with_timeout(secret_key, api_base, DEFAULT_TIMEOUT)
+    }
+
+    /// [`Gateway::new`] with calls that give up after `timeout` (then the error is
+    /// [`GatewayError::Unreachable`]: nothing we asked for is recorded on our side).
+    pub fn with_timeout(
+        secret_key: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut builder = ClientBuilder::new(secret_key).timeout(timeout);
         if let Some(base) = api_base {
             let base = if base.ends_with('/') {
                 base.to_owned()

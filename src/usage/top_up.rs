@@ -32,16 +32,19 @@ pub async fn work_forever(
     catalog: Arc<Catalog>,
     wake: Arc<Notify>,
     config: TopUpConfig,
+    mut stop: crate::shutdown::Stop,
 ) {
-    loop {
+    while !stop.requested() {
         match run_once(&pool, &gateway, &catalog, &config).await {
             Ok(0) => {
-                let _ = tokio::time::timeout(Duration::from_secs(30), wake.notified()).await;
+                stop.idle(Duration::from_secs(30), Some(&wake)).await;
             }
             Ok(_) => {}
             Err(e) => {
+                // Stripe or the database out of reach: the purchase stays pending (nothing
+                // charged twice: its idempotency key is the purchase's id) and is tried again.
                 tracing::warn!(error = format!("{e:#}"), "auto top-up pass failed");
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                stop.idle(Duration::from_secs(5), None).await;
             }
         }
     }

@@ -114,6 +114,14 @@ impl PageError {
                     message: report.message,
                 }
             }
+            // Out of reach (the database, Stripe): the message says so and that nothing changed.
+            AppError::Internal(e) if crate::error::Outage::of(e).is_some() => {
+                let report = error.report();
+                PageError::Refused {
+                    status: report.status.as_u16(),
+                    message: report.message,
+                }
+            }
             AppError::Internal(_) => PageError::Internal,
         }
     }

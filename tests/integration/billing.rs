@@ -619,10 +619,19 @@ async fn stripe_out_of_reach_and_a_plan_not_for_sale_get_their_own_answers() {
             &[("plan", "pro")],
         )
         .await;
-    assert_eq!(down.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(location(&down).is_empty(), "no redirect");
+    assert_eq!(
+        down.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
     let page = down.text().await.expect("html");
-    assert!(page.contains("Something went wrong on our side"), "{page}");
+    assert!(
+        page.contains("Stripe could not be reached, so nothing was changed"),
+        "{page}"
+    );
     for plan in ["free", "platinum"] {
         let refused = app
             .submit(

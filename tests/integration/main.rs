@@ -9,6 +9,7 @@ mod api_guard;
 mod billing;
 mod billing_use_cases;
 mod documented;
+mod faults;
 mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
