@@ -17,3 +17,4 @@ mod orgs_and_admin;
 mod platform;
 mod shared_caches;
 mod usage;
+mod usage_retention;
