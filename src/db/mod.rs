@@ -1,6 +1,7 @@
 //! The database: connecting and migrating. (The private cluster the demo runs when no
 //! `DATABASE_URL` is given is the `private-postgres` crate.)
 
+pub mod lease;
 pub mod shared_cache;
 
 use std::time::Duration;

@@ -11,6 +11,7 @@ mod documented;
 mod hardening_abuse;
 mod hardening_batches;
 mod hardening_web;
+mod job_leases;
 mod leptos_app;
 mod limits;
 mod orgs_and_admin;
