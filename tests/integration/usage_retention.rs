@@ -58,7 +58,7 @@ async fn seen(app: &TestApp, key: &str) -> Seen {
     Seen {
         chart_and_table: part(app, "/orgs/acme/usage", "<svg", "</table>").await,
         ledger: part(app, "/orgs/acme/credits", "<table", "</table>").await,
-        dashboard: part(app, "/orgs/acme", "<main", "</main>").await,
+        dashboard: part(app, "/orgs/acme", "<main", "members-heading").await,
         summary,
         entitlements,
         balance: app
@@ -253,7 +253,7 @@ async fn the_portal_makes_the_partitions_of_the_coming_months_itself() {
     loop {
         let names = partitions(&app).await;
         let ran = app
-            .count("SELECT count(*) FROM job_runs WHERE name = 'usage-partitions' AND ok")
+            .count("SELECT count(*) FROM job_runs WHERE job = 'usage-partitions' AND ok")
             .await;
         if ran >= 1 {
             assert_eq!(names, wanted, "this month and the next ones, nothing else");
