@@ -1,10 +1,12 @@
 //! The batch part of `scripts/bench-usage`: `POST /api/v1/usage/batch` with 1,000 actions per
 //! request, over many organizations and over one hot organization, against the physical limit
 //! measured in the same run: the same rows written straight into tables of the same shape
-//! (`usage_actions`' columns, constraints, indexes and foreign keys, partitioned the same way)
-//! with one multi-row `INSERT ... SELECT FROM unnest(...)` per batch, one balance update per
-//! organization and a durable commit. The baseline writes into copies so the portal's own
-//! tables still reconcile afterwards.
+//! (`usage_actions`' columns, constraints, indexes and foreign keys, partitioned the same way,
+//! and `usage_action_keys`, where each action's idempotency key is unique) with one multi-row
+//! `INSERT ... SELECT FROM unnest(...)` per batch, one balance update per organization and a
+//! durable commit. The baseline writes into copies so the portal's own tables still reconcile
+//! afterwards. Not in the baseline: deciding each action, the replay lookup, counters, per-day
+//! totals, warnings, HTTP and JSON.
 //!
 //! Usage: usage_load batch PORTAL_URL DATABASE_URL [batches] [concurrency] [rounds] [orgs]
 
@@ -33,6 +35,10 @@ async fn baseline_tables(pool: &PgPool, orgs: &[Uuid]) -> Result<(), Failure> {
          ALTER TABLE bench_batch_actions DROP CONSTRAINT IF EXISTS bench_batch_key_fk;
          ALTER TABLE bench_batch_actions ADD CONSTRAINT bench_batch_key_fk
              FOREIGN KEY (api_key_id) REFERENCES api_keys (id) ON DELETE SET NULL;
+         CREATE TABLE IF NOT EXISTS bench_batch_keys (LIKE usage_action_keys INCLUDING ALL);
+         ALTER TABLE bench_batch_keys DROP CONSTRAINT IF EXISTS bench_batch_keys_org_fk;
+         ALTER TABLE bench_batch_keys ADD CONSTRAINT bench_batch_keys_org_fk
+             FOREIGN KEY (org_id) REFERENCES organizations (id) ON DELETE CASCADE;
          CREATE TABLE IF NOT EXISTS bench_batch_balances (LIKE credit_accounts INCLUDING ALL);",
     )
     .execute(pool)
@@ -121,16 +127,23 @@ fn baseline_batch(
                 let balance = after + 1000 * n as i64;
                 let balances: Vec<i64> = (1..=n as i64).map(|k| balance - 1000 * k).collect();
                 sqlx::query(
-                    "INSERT INTO bench_batch_actions (org_id, idempotency_key, tier, counted_as,
-                         millicredits, period_start, occurred_at, recorded_at, included_remaining,
-                         balance_after, metadata, api_key_id)
-                     SELECT org_id, key, tier, counted, amount, period, occurred, $12,
-                            remaining, balance, meta::jsonb, api_key
-                     FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                 $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[],
-                                 $10::text[], $11::uuid[])
-                          AS t(org_id, key, tier, counted, amount, period, occurred, remaining,
-                               balance, meta, api_key)",
+                    "WITH t AS (
+                         SELECT nextval('usage_actions_id_seq') AS id, *
+                         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                                     $6::timestamptz[], $7::timestamptz[], $8::bigint[],
+                                     $9::bigint[], $10::text[], $11::uuid[])
+                              AS u(org_id, key, tier, counted, amount, period, occurred,
+                                   remaining, balance, meta, api_key)
+                     ), actions AS (
+                         INSERT INTO bench_batch_actions (id, org_id, idempotency_key, tier,
+                             counted_as, millicredits, period_start, occurred_at, recorded_at,
+                             included_remaining, balance_after, metadata, api_key_id)
+                         SELECT id, org_id, key, tier, counted, amount, period, occurred, $12,
+                                remaining, balance, meta::jsonb, api_key
+                         FROM t
+                     )
+                     INSERT INTO bench_batch_keys (org_id, idempotency_key, action_id, recorded_at)
+                     SELECT org_id, key, id, $12 FROM t",
                 )
                 .bind(vec![org; n])
                 .bind(&keys)

@@ -616,26 +616,27 @@ async fn insert_actions(
         api_keys.push(action.api_key_id);
     }
     // One statement: the actions, their idempotency keys (unique across every partition) and
-    // the per-day aggregates that outlive the raw rows. WITH ORDINALITY keeps the ids in the
-    // order of the arrays.
+    // the per-day aggregates that outlive the raw rows. Each row takes its id in `t` (a CTE
+    // used three times is computed once), so the keys need no RETURNING joined back; ordinality
+    // keeps the ids in the order of the arrays.
     let ids: Vec<(i64,)> = sqlx::query_as(
         "WITH t AS (
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                  $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[],
-                                  $10::text[], $11::uuid[]) WITH ORDINALITY
-                  AS t(org_id, key, tier, counted, amount, period, occurred, remaining, balance,
+             SELECT nextval('usage_actions_id_seq') AS id, *
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                         $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[],
+                         $10::text[], $11::uuid[]) WITH ORDINALITY
+                  AS u(org_id, key, tier, counted, amount, period, occurred, remaining, balance,
                        meta, api_key, n)
          ), inserted AS (
-             INSERT INTO usage_actions (org_id, idempotency_key, tier, counted_as, millicredits,
-                 period_start, occurred_at, recorded_at, included_remaining, balance_after,
-                 metadata, api_key_id)
-             SELECT org_id, key, tier, counted, amount, period, occurred, $12::timestamptz,
+             INSERT INTO usage_actions (id, org_id, idempotency_key, tier, counted_as,
+                 millicredits, period_start, occurred_at, recorded_at, included_remaining,
+                 balance_after, metadata, api_key_id)
+             SELECT id, org_id, key, tier, counted, amount, period, occurred, $12::timestamptz,
                     remaining, balance, meta::jsonb, api_key
-             FROM t ORDER BY n
-             RETURNING id, org_id, idempotency_key
+             FROM t
          ), keys AS (
              INSERT INTO usage_action_keys (org_id, idempotency_key, action_id, recorded_at)
-             SELECT org_id, idempotency_key, id, $12::timestamptz FROM inserted
+             SELECT org_id, key, id, $12::timestamptz FROM t
          ), daily AS (
              INSERT INTO usage_daily AS d (org_id, recorded_day, occurred_day, period_start, tier,
                  included, credits, overage, millicredits, debits, last_recorded_at)
@@ -654,8 +655,7 @@ async fn insert_actions(
                  debits = d.debits + EXCLUDED.debits,
                  last_recorded_at = greatest(d.last_recorded_at, EXCLUDED.last_recorded_at)
          )
-         SELECT i.id FROM t JOIN inserted i ON i.org_id = t.org_id AND i.idempotency_key = t.key
-         ORDER BY t.n",
+         SELECT id FROM t ORDER BY n",
     )
     .bind(&orgs)
     .bind(&keys)
