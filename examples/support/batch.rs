@@ -231,25 +231,45 @@ pub async fn main(args: &[String]) -> Result<(), Failure> {
         let portal_many = drive(
             batches,
             concurrency,
-            portal_batch(client.clone(), url.clone(), many_keys.clone(), format!("bm{round}")),
+            portal_batch(
+                client.clone(),
+                url.clone(),
+                many_keys.clone(),
+                format!("bm{round}"),
+            ),
         )
         .await?;
         let base_many = drive(
             batches,
             concurrency,
-            baseline_batch(pool.clone(), many_ids.clone(), many_api.clone(), format!("bm{round}")),
+            baseline_batch(
+                pool.clone(),
+                many_ids.clone(),
+                many_api.clone(),
+                format!("bm{round}"),
+            ),
         )
         .await?;
         let portal_hot = drive(
             batches,
             concurrency,
-            portal_batch(client.clone(), url.clone(), hot_keys.clone(), format!("bh{round}")),
+            portal_batch(
+                client.clone(),
+                url.clone(),
+                hot_keys.clone(),
+                format!("bh{round}"),
+            ),
         )
         .await?;
         let base_hot = drive(
             batches,
             concurrency,
-            baseline_batch(pool.clone(), hot_ids.clone(), hot_api.clone(), format!("bh{round}")),
+            baseline_batch(
+                pool.clone(),
+                hot_ids.clone(),
+                hot_api.clone(),
+                format!("bh{round}"),
+            ),
         )
         .await?;
         row(round, "batch, many orgs", &portal_many);

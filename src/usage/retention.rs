@@ -128,6 +128,9 @@ mod tests {
             kept_from(at(2027, 1, 31), 1),
             Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
         );
-        assert_eq!(partition_name(month_start(at(2027, 3, 9))), "usage_actions_2027_03");
+        assert_eq!(
+            partition_name(month_start(at(2027, 3, 9))),
+            "usage_actions_2027_03"
+        );
     }
 }

@@ -176,24 +176,23 @@ async fn a_month_past_the_retention_is_dropped_and_every_page_and_check_stays_ri
     let upkeep = retention::upkeep(&app.pool, months_after(last, 14), 13)
         .await
         .expect("upkeep");
-    assert!(
-        upkeep.dropped.contains(&partition_name(last)),
-        "{upkeep:?}"
-    );
+    assert!(upkeep.dropped.contains(&partition_name(last)), "{upkeep:?}");
     assert!(!partitions(&app).await.contains(&partition_name(last)));
     assert_eq!(app.count("SELECT count(*) FROM usage_actions").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM usage_action_keys").await, 0);
-    let kept_from: DateTime<Utc> =
-        sqlx::query_scalar("SELECT raw_kept_from FROM usage_retention")
-            .fetch_one(&app.pool)
-            .await
-            .expect("marker");
+    let kept_from: DateTime<Utc> = sqlx::query_scalar("SELECT raw_kept_from FROM usage_retention")
+        .fetch_one(&app.pool)
+        .await
+        .expect("marker");
     assert_eq!(kept_from, months_after(last, 1));
     // A second run finds nothing more to do.
     let again = retention::upkeep(&app.pool, months_after(last, 14), 13)
         .await
         .expect("upkeep");
-    assert!(again.dropped.is_empty() && again.created.is_empty(), "{again:?}");
+    assert!(
+        again.dropped.is_empty() && again.created.is_empty(),
+        "{again:?}"
+    );
 
     // Every page, the summary, entitlements and the balance read the same as before the cut.
     assert_eq!(seen(&app, &key).await, before);
