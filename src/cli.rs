@@ -73,7 +73,7 @@ pub async fn run() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    init_tracing();
+    crate::observability::logging::init(cli.settings.log_format);
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Migrate => migrate(cli.settings).await,
@@ -94,13 +94,6 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -174,6 +174,26 @@ pub struct Settings {
     )]
     pub instance_heartbeat_seconds: u64,
 
+    /// Milliseconds an entitlements answer may be reused. Purchases, plan and gauge changes on
+    /// any instance drop it at once; this bounds only how long usage recorded by another
+    /// instance takes to show.
+    #[arg(
+        long,
+        global = true,
+        env = "ENTITLEMENTS_CACHE_MILLISECONDS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(0..=60_000)
+    )]
+    pub entitlements_cache_milliseconds: u64,
+
+    /// The bearer token a Prometheus scraper sends to `GET /metrics`; unset, `/metrics` is off.
+    #[arg(long, global = true, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// Log lines as `text` (for people) or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = crate::observability::logging::LogFormat::Text)]
+    pub log_format: crate::observability::logging::LogFormat,
+
     /// Sign-ups allowed per client IP address per hour.
     #[arg(
         long,
@@ -326,6 +346,9 @@ impl Settings {
             api_rate_limit_read: crate::api::rate_limit::Limits::default().read,
             api_rate_limit_billing: crate::api::rate_limit::Limits::default().billing,
             instance_heartbeat_seconds: 5,
+            entitlements_cache_milliseconds: 1000,
+            metrics_token: None,
+            log_format: crate::observability::logging::LogFormat::Text,
             signups_per_ip_per_hour: 20,
             orgs_per_account_per_day: 10,
             orgs_per_ip_per_hour: 20,

@@ -24,6 +24,8 @@ pub mod error;
 #[cfg(feature = "ssr")]
 pub mod local_stripe;
 #[cfg(feature = "ssr")]
+pub mod observability;
+#[cfg(feature = "ssr")]
 pub mod seed;
 #[cfg(feature = "ssr")]
 pub mod startup;

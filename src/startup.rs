@@ -143,10 +143,17 @@ impl Application {
         let coherence = Arc::new(Coherence::default());
         let cached_sessions = CachedSessionStore::new(store.clone(), coherence.clone());
         let viewers = Viewers::new(coherence.clone());
+        let api_keys = crate::api::keys::KeyCache::new(coherence.clone());
+        let api_entitlements = Arc::new(crate::api::entitlements::EntitlementsCache::new(
+            coherence.clone(),
+            Duration::from_millis(settings.entitlements_cache_milliseconds),
+        ));
         let cache_routes = vec![
             Route::Key("session", Arc::new(cached_sessions.copies())),
             Route::Key("user", Arc::new(viewers.copies())),
             Route::All("organization", Arc::new(viewers.copies())),
+            api_keys.route(),
+            api_entitlements.route(),
         ];
         let sessions = SessionManagerLayer::new(cached_sessions)
             .with_name("portal_session")
@@ -219,7 +226,8 @@ impl Application {
         let api = crate::api::ApiState {
             key_misses: Arc::new(KeyMissLimiter::new(settings.api_key_misses_per_ip)),
             limits: limits.clone(),
-            ..crate::api::ApiState::default()
+            keys: api_keys,
+            entitlements: api_entitlements,
         };
         let key_misses = api.key_misses.clone();
         let top_up = Arc::new(Notify::new());
@@ -273,10 +281,21 @@ impl Application {
                     .or(settings.stripe_api_base.as_deref()),
             ),
         };
+        let metrics = crate::observability::prometheus::routes(
+            settings
+                .metrics_token
+                .as_ref()
+                .map(crate::config::Secret::expose),
+            database.pool.clone(),
+        );
         let router = router(state, &browser)
             .layer(sessions)
             .merge(webhooks)
-            .merge(api_routes);
+            .merge(api_routes)
+            .merge(metrics)
+            .layer(axum::middleware::from_fn(
+                crate::observability::http_metrics::track,
+            ));
 
         let mut background = vec![
             tokio::spawn(shared_cache::listen(

@@ -1,10 +1,13 @@
 //! API keys: created for one organization, shown once, stored as a SHA-256 of the secret (the
 //! secret is 40 random characters, so a slow hash would add nothing but latency to every call).
-//! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; known keys are cached for a few
-//! seconds, and revoking a key drops it from this instance's cache at once. A wrong key costs a
-//! read and no write, and wrong keys are throttled per client address ([`super::key_misses`]).
+//! [`ApiCaller`] authenticates `Authorization: Bearer KEY`; verified keys are kept in memory
+//! ([`crate::db::shared_cache`]): revoking a key or changing its scopes, on any instance or from
+//! the command line, sends a notice that drops every instance's copy at once, and while an
+//! instance cannot hear notices it asks the database every time. A wrong key costs a read and no
+//! write, and wrong keys are throttled per client address ([`super::key_misses`]).
 //! Each key holds the scopes it was made with ([`super::scopes`]), kept with it in the cache.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -13,7 +16,6 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
-use moka::sync::Cache;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use sqlx::PgExecutor;
@@ -22,6 +24,7 @@ use uuid::Uuid;
 
 use super::scopes::Scopes;
 use super::ApiError;
+use crate::db::shared_cache::{Coherence, Route, SharedCache};
 use crate::web::state::AppState;
 
 /// Every key starts with this, so a leaked one is easy to recognise (and to scan for).
@@ -30,9 +33,9 @@ pub const KEY_PREFIX: &str = "bpk_";
 /// Random characters after the prefix.
 const KEY_RANDOM_LEN: usize = 40;
 
-/// How long a verified key is trusted without asking the database again. Another instance's
-/// revocation takes effect within this time.
-const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a verified key is kept before it is looked up again. Revocations do not wait for
+/// this (they send a notice); it bounds how stale the key's "last used" time on the keys page is.
+const CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// Who is calling the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,26 +46,41 @@ pub struct ApiCaller {
     pub scopes: Scopes,
 }
 
-/// Verified keys by the hash of their secret.
-#[derive(Clone)]
-pub struct KeyCache {
-    known: Cache<[u8; 32], ApiCaller>,
-}
+/// The SHA-256 of a key's secret: what is stored, what the cache is keyed by, and what a
+/// change notice names (`api_key:HEX`, see the migration `20261203000002_api_cache_notices.sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest([u8; 32]);
 
-impl Default for KeyCache {
-    fn default() -> Self {
-        Self {
-            known: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(CACHE_TTL)
-                .build(),
-        }
+impl std::str::FromStr for KeyDigest {
+    type Err = hex::FromHexError;
+
+    fn from_str(hex_digest: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut bytes)?;
+        Ok(Self(bytes))
     }
 }
 
+/// Verified keys by the hash of their secret.
+#[derive(Clone)]
+pub struct KeyCache {
+    known: SharedCache<KeyDigest, ApiCaller>,
+}
+
 impl KeyCache {
+    pub fn new(coherence: Arc<Coherence>) -> Self {
+        Self {
+            known: SharedCache::expiring(coherence, 100_000, CACHE_TTL),
+        }
+    }
+
+    /// The notices that drop copies: one key's (`api_key:HEX`).
+    pub fn route(&self) -> Route {
+        Route::Key("api_key", Arc::new(self.known.clone()))
+    }
+
     pub fn forget_all(&self) {
-        self.known.invalidate_all();
+        self.known.forget_all();
     }
 }
 
@@ -199,9 +217,11 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiCaller, 
         .filter(|s| !s.is_empty())
         .ok_or_else(|| unauthorized("The Authorization header must be `Bearer KEY`."))?;
     let hash = digest(secret);
-    if let Some(caller) = state.api.keys.known.get(&hash) {
+    let cache = &state.api.keys.known;
+    if let Some(caller) = cache.get(&KeyDigest(hash)) {
         return Ok(caller);
     }
+    let ticket = cache.start_load();
     // An address that has sent too many wrong keys is refused before any query.
     let ip = client_ip(parts);
     if let Some(wait) = state.api.key_misses.wait(ip) {
@@ -239,7 +259,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<ApiCaller, 
         org_id,
         scopes: Scopes::from_names(&scopes),
     };
-    state.api.keys.known.insert(hash, caller);
+    cache.store(KeyDigest(hash), caller, ticket);
     Ok(caller)
 }
 

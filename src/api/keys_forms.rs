@@ -135,7 +135,8 @@ pub async fn revoke(visitor: Visitor, slug: &str, id: &str) -> Result<(), AppErr
     if !keys::revoke(manager.signed_in.db(), manager.org_id(), id).await? {
         return Err(AppError::NotFound);
     }
-    // This instance stops accepting it at once; others within the cache's few seconds.
+    // This instance stops accepting it before its own notice arrives; the notice (see the
+    // migration `20261203000002_api_cache_notices.sql`) tells every other instance.
     dep::<ApiState>()?.keys.forget_all();
     manager
         .signed_in

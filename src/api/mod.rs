@@ -62,7 +62,7 @@ use crate::web::state::AppState;
 /// The API's shared in-memory state: verified keys, wrong keys per address, cached
 /// entitlements and the rate limits.
 #[cfg(feature = "ssr")]
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ApiState {
     pub keys: keys::KeyCache,
     pub key_misses: std::sync::Arc<key_misses::KeyMissLimiter>,

@@ -7,8 +7,10 @@
 //!
 //! Two races are closed here rather than by a time limit:
 //! - A copy read from the database just before a change, and stored after that change's notice
-//!   was handled, would outlive the notice. Each load remembers the [`Coherence`] epoch it started
-//!   in; every notice moves the epoch on, and a copy whose load overlapped a notice is dropped.
+//!   was handled, would outlive the notice. Each load remembers its cache's epoch when it
+//!   started; every notice moves that epoch on, and a copy whose load overlapped a notice is
+//!   dropped. Each cache has its own epoch, so a busy cache's notices never stop another from
+//!   keeping what it loads.
 //! - Notices sent while the listener is disconnected are lost. While it is not listening, every
 //!   cache is bypassed (each read goes to the database) and holds nothing; it is emptied again
 //!   when listening resumes.
@@ -25,22 +27,13 @@ use sqlx::PgPool;
 /// The notification channel the triggers send to.
 pub const CHANNEL: &str = "portal_cache";
 
-/// Whether this instance hears changes, and how many it has heard.
+/// Whether this instance hears changes.
 #[derive(Debug, Default)]
 pub struct Coherence {
     listening: AtomicBool,
-    epoch: AtomicU64,
 }
 
 impl Coherence {
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
-    }
-
-    fn moved(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-    }
-
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)
     }
@@ -59,6 +52,8 @@ where
 {
     entries: Cache<K, V>,
     coherence: Arc<Coherence>,
+    /// How many changes this cache has heard of.
+    epoch: Arc<AtomicU64>,
 }
 
 impl<K, V> SharedCache<K, V>
@@ -74,6 +69,20 @@ where
                 .time_to_idle(idle)
                 .build(),
             coherence,
+            epoch: Arc::default(),
+        }
+    }
+
+    /// For copies that also go stale with time or with changes that send no notice (usage
+    /// recorded by another instance): each copy is kept at most `ttl`.
+    pub fn expiring(coherence: Arc<Coherence>, capacity: u64, ttl: Duration) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+            coherence,
+            epoch: Arc::default(),
         }
     }
 
@@ -86,7 +95,15 @@ where
 
     /// Call before reading the row from the database.
     pub fn start_load(&self) -> LoadTicket {
-        LoadTicket(self.coherence.epoch())
+        LoadTicket(self.epoch())
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn moved(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Keeps what a load read, unless a change was heard since it started. The epoch is checked
@@ -96,23 +113,31 @@ where
     where
         K: Clone,
     {
-        if !self.coherence.is_listening() || self.coherence.epoch() != ticket.0 {
+        if !self.coherence.is_listening() || self.epoch() != ticket.0 {
             return;
         }
         self.entries.insert(key.clone(), value);
-        if self.coherence.epoch() != ticket.0 {
+        if self.epoch() != ticket.0 {
             self.entries.invalidate(&key);
         }
     }
 
     /// Drops the copy of one row (this instance changed it, or heard that another did).
     pub fn forget(&self, key: &K) {
-        self.coherence.moved();
+        self.moved();
+        self.entries.invalidate(key);
+    }
+
+    /// Drops the copy of one row without distrusting loads in flight: for frequent changes whose
+    /// staleness an [`expiring`](Self::expiring) cache's time limit already bounds (this
+    /// instance's own usage writes), where moving the epoch at every change would keep the
+    /// cache from ever keeping a copy under load.
+    pub fn drop_copy(&self, key: &K) {
         self.entries.invalidate(key);
     }
 
     pub fn forget_all(&self) {
-        self.coherence.moved();
+        self.moved();
         self.entries.invalidate_all();
     }
 }

@@ -207,11 +207,17 @@ pub async fn run(pool: &PgPool, repair: bool) -> sqlx::Result<Report> {
 pub async fn work_forever(pool: PgPool, every: std::time::Duration) {
     loop {
         tokio::time::sleep(every).await;
-        match run(&pool, true).await {
-            Ok(report) if report.clean() => {
+        // One instance at a time: two would repair the same drift twice over.
+        let turn = crate::db::lease::run_exclusive(&pool, "reconcile", async {
+            Ok(run(&pool, true).await?)
+        })
+        .await;
+        match turn {
+            Ok(None) => tracing::debug!("reconciliation is running on another instance"),
+            Ok(Some(report)) if report.clean() => {
                 tracing::debug!(organizations = report.organizations, "credits reconcile")
             }
-            Ok(report) => tracing::warn!(
+            Ok(Some(report)) => tracing::warn!(
                 balances = report.balances.len(),
                 counters = report.counters.len(),
                 daily = report.daily.len(),

@@ -172,7 +172,11 @@ async fn write_forever(
             }
         }
         let actions: Vec<&NewAction> = jobs.iter().flat_map(|j| j.actions.iter()).collect();
-        match write_batch_in_a_partition(&pool, &catalog, &config, &actions).await {
+        let started = std::time::Instant::now();
+        let written = write_batch_in_a_partition(&pool, &catalog, &config, &actions).await;
+        metrics::histogram!("usage_writer_batch_actions").record(actions.len() as f64);
+        metrics::histogram!("usage_writer_commit_seconds").record(started.elapsed().as_secs_f64());
+        match written {
             Ok(written) => {
                 signal(&signals, &written);
                 let mut outcomes = written.outcomes.into_iter();

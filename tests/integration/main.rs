@@ -14,6 +14,7 @@ mod hardening_web;
 mod job_leases;
 mod leptos_app;
 mod limits;
+mod observability;
 mod orgs_and_admin;
 mod platform;
 mod shared_caches;

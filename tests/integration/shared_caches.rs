@@ -192,3 +192,97 @@ async fn a_lost_notice_connection_leaves_no_stale_copy() {
         "a stale copy survived the lost connection"
     );
 }
+
+/// An API call with `key` to the instance `app`: its status.
+async fn api_status(app: &TestApp, key: &str, path: &str) -> StatusCode {
+    bare_client()
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("API call")
+        .status()
+}
+
+#[tokio::test]
+async fn a_key_revoked_on_one_instance_is_refused_on_another_at_once() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(a.database_url.clone(), |_| {}).await;
+    a.sign_up("owner@acme.test", PASSWORD, "Acme").await;
+    let key = a.api_key().await;
+    // The other instance verifies the key and keeps it (the second call is served from memory:
+    // no lookup marks it used again).
+    for _ in 0..2 {
+        assert_eq!(
+            api_status(&b, &key, "/api/v1/entitlements").await,
+            StatusCode::OK
+        );
+    }
+
+    // Revoked on the first instance's keys page.
+    let revoked = a
+        .submit("/orgs/acme/api-keys", "/forms/api-keys/revoke", &[])
+        .await;
+    assert_eq!(revoked.status(), StatusCode::FOUND);
+    assert_eq!(
+        a.count("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL")
+            .await,
+        1
+    );
+
+    let refused = within_at_once(|| async {
+        api_status(&b, &key, "/api/v1/entitlements").await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the other instance kept accepting a revoked key"
+    );
+}
+
+#[tokio::test]
+async fn a_purchase_on_one_instance_shows_in_another_instances_entitlements_at_once() {
+    let a = TestApp::spawn().await;
+    // The other instance keeps answers for a long time, so only a notice can refresh them.
+    let b = TestApp::spawn_on(a.database_url.clone(), |s| {
+        s.entitlements_cache_milliseconds = 60_000
+    })
+    .await;
+    a.signed_up_owner().await;
+    let key = a.api_key().await;
+    let balance = |app: &TestApp| {
+        let key = key.clone();
+        let url = app.url("/api/v1/entitlements");
+        async move {
+            let body: serde_json::Value = bare_client()
+                .get(url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("entitlements")
+                .json()
+                .await
+                .expect("json");
+            body["credits"]["balance_millicredits"].as_i64()
+        }
+    };
+    assert_eq!(balance(&b).await, Some(0));
+    assert_eq!(
+        balance(&b).await,
+        Some(0),
+        "now in the other instance's memory"
+    );
+
+    // Bought on the first instance: its Checkout, its webhook.
+    let paid = a.buy_packs("1", "4242 4242 4242 4242").await;
+    assert_eq!(paid.status(), StatusCode::SEE_OTHER, "paid");
+    a.settled().await;
+    assert_eq!(balance(&a).await, Some(500_000));
+
+    // The other instance had the old answer in memory; the purchase's notice drops it.
+    let shown = within_at_once(|| async { balance(&b).await == Some(500_000) }).await;
+    assert!(
+        shown.is_some(),
+        "the other instance kept serving the balance from before the purchase"
+    );
+}

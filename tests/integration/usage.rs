@@ -59,7 +59,7 @@ impl TestApp {
     }
 
     /// Creates an API key on the organization's page and returns its secret.
-    async fn api_key(&self) -> String {
+    pub(crate) async fn api_key(&self) -> String {
         let created = self
             .submit(
                 "/orgs/acme/api-keys",
@@ -110,7 +110,7 @@ impl TestApp {
             .await
     }
 
-    async fn entitlements(&self, key: &str) -> Value {
+    pub(crate) async fn entitlements(&self, key: &str) -> Value {
         let (status, body) = self
             .api("GET", "/api/v1/entitlements", Some(key), None)
             .await;
@@ -172,7 +172,7 @@ impl TestApp {
 
     /// Buys `packs` credit packs through the credits page and the hosted Checkout with `card`;
     /// returns the success redirect.
-    async fn buy_packs(&self, packs: &str, card: &str) -> reqwest::Response {
+    pub(crate) async fn buy_packs(&self, packs: &str, card: &str) -> reqwest::Response {
         let opened = self
             .submit(
                 "/orgs/acme/credits",
@@ -1231,7 +1231,7 @@ async fn the_credit_service_sells_packs_and_settles_them_without_http() {
         .nth(1)
         .expect("the session id in the success link")
         .to_owned();
-    let cache = EntitlementsCache::default();
+    let cache = EntitlementsCache::new(Default::default(), Duration::from_secs(1));
     credit_service::settle_from_success_page(&app.pool, &cache, &session_id, None, org_id)
         .await
         .expect("settled");
