@@ -503,7 +503,8 @@ mod tests {
             .expect("6 parses");
         assert_eq!(six.settings.usage_retention_months, 6);
         for bad in ["0", "-1", "twelve", "1201"] {
-            let error = Line::try_parse_from(["billing-portal", "--usage-retention-months", bad])
+            let flag = format!("--usage-retention-months={bad}");
+            let error = Line::try_parse_from(["billing-portal", flag.as_str()])
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| panic!("{bad} is refused"));
