@@ -9,7 +9,10 @@
 //! Every action must be answered 200 (the organizations have plenty of credits); afterwards it
 //! checks that each answered action is stored once and that the ledger reconciles with no drift.
 //!
+//! `usage_load batch ...` runs the batch part instead (`support/batch.rs`).
+//!
 //! Usage: usage_load minimal PORT
+//!        usage_load batch PORTAL_URL DATABASE_URL [batches] [concurrency] [rounds] [orgs]
 //!        usage_load PORTAL_URL MINIMAL_URL DATABASE_URL [actions] [concurrency] [rounds] [orgs]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +25,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+#[path = "support/batch.rs"]
+mod batch;
 #[path = "support/figures.rs"]
 mod support;
 use support::{figures, median, spread, CpuTime, Figures};
@@ -181,6 +186,24 @@ fn get_json(
     }
 }
 
+/// The single-action baseline's tables (`organizations` fills its balances).
+async fn single_tables(pool: &PgPool) -> Result<(), Failure> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_usage_actions (
+             id bigserial PRIMARY KEY, org_id uuid NOT NULL, idempotency_key text NOT NULL,
+             millicredits bigint NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
+             UNIQUE (org_id, idempotency_key))",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_usage_balances (org_id uuid PRIMARY KEY, balance bigint NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Organizations with API keys and a large credit balance; returns their ids and keys.
 async fn organizations(
     pool: &PgPool,
@@ -242,6 +265,9 @@ async fn main() -> Result<(), Failure> {
             .parse()?;
         return minimal(port).await;
     }
+    if args.get(1).map(String::as_str) == Some("batch") {
+        return batch::main(&args).await;
+    }
     if args.len() < 4 {
         return Err("usage: usage_load PORTAL_URL MINIMAL_URL DATABASE_URL [actions] [concurrency] [rounds] [orgs]".into());
     }
@@ -254,19 +280,7 @@ async fn main() -> Result<(), Failure> {
         .max_connections(concurrency as u32 + 2)
         .connect(database_url)
         .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS bench_usage_actions (
-             id bigserial PRIMARY KEY, org_id uuid NOT NULL, idempotency_key text NOT NULL,
-             millicredits bigint NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
-             UNIQUE (org_id, idempotency_key))",
-    )
-    .execute(&pool)
-    .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS bench_usage_balances (org_id uuid PRIMARY KEY, balance bigint NOT NULL)",
-    )
-    .execute(&pool)
-    .await?;
+    single_tables(&pool).await?;
     let (many_ids, many_keys) = organizations(&pool, org_count, "many").await?;
     let (hot_ids, hot_keys) = organizations(&pool, 1, "hot").await?;
     let (many_ids, many_keys) = (Arc::new(many_ids), Arc::new(many_keys));
@@ -348,9 +362,12 @@ async fn main() -> Result<(), Failure> {
     }
 
     let answered = (actions * rounds * 2) as i64;
+    let mine: Vec<Uuid> = many_ids.iter().chain(hot_ids.iter()).copied().collect();
     let (stored, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT (org_id, idempotency_key)) FROM usage_actions",
+        "SELECT count(*), count(DISTINCT (org_id, idempotency_key)) FROM usage_actions
+         WHERE org_id = ANY($1)",
     )
+    .bind(&mine)
     .fetch_one(&pool)
     .await?;
     let report = billing_portal::usage::reconcile::run(&pool, false).await?;

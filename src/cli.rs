@@ -209,6 +209,12 @@ async fn reconcile(settings: Settings, repair: bool) -> anyhow::Result<()> {
             d.org_id, d.period_start, d.tier, d.cached, d.expected
         );
     }
+    for d in &report.daily {
+        println!(
+            "daily drift    {} {} (occurred {}) {}: cached {:?} expected {:?} (included, credits, overage, milli-credits, debits)",
+            d.org_id, d.recorded_day, d.occurred_day, d.tier, d.cached, d.expected
+        );
+    }
     if report.clean() {
         println!("No drift: every balance equals its ledger.");
         Ok(())

@@ -385,6 +385,16 @@ pub struct Settings {
     #[arg(long, global = true, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub shutdown_timeout_seconds: u64,
+    /// Months of raw usage actions kept (whole months past the current one, 1 to 1200); older
+    /// months are dropped with their idempotency keys, per-day totals are kept forever.
+    #[arg(
+        long,
+        global = true,
+        env = "USAGE_RETENTION_MONTHS",
+        default_value_t = 13,
+        value_parser = clap::value_parser!(u32).range(1..=1200)
+    )]
+    pub usage_retention_months: u32,
 }
 
 impl Settings {
@@ -425,6 +435,7 @@ impl Settings {
             reconcile_every_minutes: 10,
             catch_up_every_minutes: 5,
             drift_check_every_minutes: 60,
+            usage_retention_months: 13,
             usage_writers: 2,
             webhook_writers: 1,
             smtp_url: None,
@@ -620,6 +631,32 @@ mod tests {
         assert_eq!(parsed.settings.api_rate_limit_usage, defaults.usage);
         assert_eq!(parsed.settings.api_rate_limit_read, defaults.read);
         assert_eq!(parsed.settings.api_rate_limit_billing, defaults.billing);
+    }
+
+    #[test]
+    fn usage_retention_defaults_to_13_months_and_a_bad_value_names_the_setting() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Line {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parsed = Line::try_parse_from(["billing-portal"]).expect("defaults parse");
+        assert_eq!(parsed.settings.usage_retention_months, 13);
+        let six = Line::try_parse_from(["billing-portal", "--usage-retention-months", "6"])
+            .expect("6 parses");
+        assert_eq!(six.settings.usage_retention_months, 6);
+        for bad in ["0", "-1", "twelve", "1201"] {
+            let flag = format!("--usage-retention-months={bad}");
+            let error = Line::try_parse_from(["billing-portal", flag.as_str()])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("{bad} is refused"));
+            assert!(
+                error.contains("USAGE_RETENTION_MONTHS") && error.contains(bad),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

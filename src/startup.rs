@@ -405,6 +405,12 @@ impl Application {
             database.pool.clone(),
             mail,
         )));
+        // Partitions ahead and months past the retention dropped: at start, then hourly.
+        background.push(tokio::spawn(crate::usage::retention::work_forever(
+            database.pool.clone(),
+            settings.usage_retention_months,
+            Duration::from_secs(3600),
+        )));
         // Several appliers: SKIP LOCKED hands each event to one of them, and while one waits on
         // a commit the others work.
         for _ in 0..WEBHOOK_WORKERS {

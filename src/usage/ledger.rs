@@ -350,12 +350,12 @@ pub async fn lines(db: &mut PgConnection, org_id: Uuid, limit: i64) -> sqlx::Res
              FROM credit_ledger l LEFT JOIN users u ON u.id = l.actor_id
              WHERE l.org_id = $1
              UNION ALL
-             SELECT max(recorded_at) AS at, 'debit' AS kind, -sum(millicredits)::bigint,
-                    'Actions on ' || to_char(date_trunc('day', recorded_at), 'FMDD Mon YYYY'),
-                    NULL, count(*)
-             FROM usage_actions
-             WHERE org_id = $1 AND millicredits > 0
-             GROUP BY date_trunc('day', recorded_at)
+             SELECT max(last_recorded_at) AS at, 'debit' AS kind, -sum(millicredits)::bigint,
+                    'Actions on ' || to_char(recorded_day, 'FMDD Mon YYYY'),
+                    NULL, sum(debits)::bigint
+             FROM usage_daily
+             WHERE org_id = $1 AND debits > 0
+             GROUP BY recorded_day
          ) lines
          ORDER BY at DESC LIMIT $2",
     )

@@ -33,6 +33,8 @@ pub mod reconcile;
 #[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
+pub mod retention;
+#[cfg(feature = "ssr")]
 pub mod top_up;
 #[cfg(feature = "ssr")]
 pub mod writer;

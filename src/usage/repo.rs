@@ -66,7 +66,8 @@ pub async fn standing(db: &PgPool, org_id: Uuid, now: DateTime<Utc>) -> sqlx::Re
     Ok(standing)
 }
 
-/// Actions per day and tier between two instants (by when they occurred).
+/// Actions per day (when they occurred) and tier, counted in periods from `from` on and
+/// occurring before `to`. Read from the per-day aggregates, which outlive the raw actions.
 pub async fn daily_usage(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
@@ -74,9 +75,11 @@ pub async fn daily_usage(
     to: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(NaiveDate, String, i64)>> {
     sqlx::query_as(
-        "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, tier, count(*)
-         FROM usage_actions
-         WHERE org_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+        "SELECT occurred_day AS day, tier, sum(included + credits + overage)::bigint
+         FROM usage_daily
+         WHERE org_id = $1 AND period_start >= $2
+           AND occurred_day >= ($2 AT TIME ZONE 'UTC')::date
+           AND occurred_day < (($3 - interval '1 microsecond') AT TIME ZONE 'UTC')::date + 1
          GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .bind(org_id)

@@ -173,7 +173,7 @@ async fn write_forever(
         }
         let actions: Vec<&NewAction> = jobs.iter().flat_map(|j| j.actions.iter()).collect();
         let started = std::time::Instant::now();
-        let written = write_batch(&pool, &catalog, &config, &actions, Utc::now()).await;
+        let written = write_batch_in_a_partition(&pool, &catalog, &config, &actions).await;
         metrics::histogram!("usage_writer_batch_actions").record(actions.len() as f64);
         metrics::histogram!("usage_writer_commit_seconds").record(started.elapsed().as_secs_f64());
         match written {
@@ -202,7 +202,7 @@ async fn write_forever(
                 drop(actions);
                 for job in jobs {
                     let mine: Vec<&NewAction> = job.actions.iter().collect();
-                    let answer = match write_batch(&pool, &catalog, &config, &mine, Utc::now())
+                    let answer = match write_batch_in_a_partition(&pool, &catalog, &config, &mine)
                         .await
                     {
                         Ok(written) => {
@@ -219,6 +219,25 @@ async fn write_forever(
                 }
             }
         }
+    }
+}
+
+/// Writes a batch; when this month has no partition yet (the upkeep job has not run, or its
+/// clock is ahead of ours), makes it and writes the batch again.
+async fn write_batch_in_a_partition(
+    pool: &PgPool,
+    catalog: &Catalog,
+    config: &WriterConfig,
+    actions: &[&NewAction],
+) -> sqlx::Result<Written> {
+    let now = Utc::now();
+    match write_batch(pool, catalog, config, actions, now).await {
+        Err(e) if super::retention::no_partition(&e) => {
+            tracing::warn!(month = %now, "no usage partition for this month; making it now");
+            super::retention::ensure_partition(pool, now).await?;
+            write_batch(pool, catalog, config, actions, now).await
+        }
+        other => other,
     }
 }
 
@@ -424,7 +443,7 @@ async fn write_batch(
     }
 
     if !fresh.is_empty() {
-        let ids = insert_actions(&mut tx, &states, &fresh, &outcomes).await?;
+        let ids = insert_actions(&mut tx, &states, &fresh, &outcomes, now).await?;
         for ((index, _), id) in fresh.iter().zip(ids) {
             if let Outcome::Recorded(r) = &mut outcomes[*index] {
                 r.id = id;
@@ -496,15 +515,30 @@ struct EarlierRow {
 async fn earlier_actions(tx: &mut PgConnection, actions: &[&NewAction]) -> sqlx::Result<Earlier> {
     let orgs: Vec<Uuid> = actions.iter().map(|a| a.org_id).collect();
     let keys: Vec<&str> = actions.iter().map(|a| a.idempotency_key.as_str()).collect();
+    // The keys first (one index probe each); usually none was seen, and the partitions are
+    // not touched at all.
+    let seen: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT k.action_id, k.recorded_at FROM usage_action_keys k
+         JOIN UNNEST($1::uuid[], $2::text[]) AS q(org_id, idempotency_key)
+           ON k.org_id = q.org_id AND k.idempotency_key = q.idempotency_key",
+    )
+    .bind(&orgs)
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    if seen.is_empty() {
+        return Ok(Earlier::new());
+    }
+    let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = seen.into_iter().unzip();
     let rows: Vec<EarlierRow> = sqlx::query_as(
         "SELECT a.org_id, a.idempotency_key, a.id, a.tier, a.counted_as, a.millicredits,
                 a.included_remaining, a.balance_after, a.occurred_at
          FROM usage_actions a
-         JOIN UNNEST($1::uuid[], $2::text[]) AS k(org_id, idempotency_key)
-           ON a.org_id = k.org_id AND a.idempotency_key = k.idempotency_key",
+         JOIN UNNEST($1::bigint[], $2::timestamptz[]) AS k(id, recorded_at)
+           ON a.id = k.id AND a.recorded_at = k.recorded_at",
     )
-    .bind(&orgs)
-    .bind(&keys)
+    .bind(&ids)
+    .bind(&times)
     .fetch_all(tx)
     .await?;
     Ok(rows
@@ -561,6 +595,7 @@ async fn insert_actions(
     states: &HashMap<Uuid, OrgState<'_>>,
     fresh: &[(usize, &NewAction)],
     outcomes: &[Outcome],
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<i64>> {
     let n = fresh.len();
     let mut orgs = Vec::with_capacity(n);
@@ -590,23 +625,47 @@ async fn insert_actions(
         metadata.push(action.metadata.as_ref().map(Value::to_string));
         api_keys.push(action.api_key_id);
     }
-    // WITH ORDINALITY keeps the ids in the order of the arrays.
+    // One statement: the actions, their idempotency keys (unique across every partition) and
+    // the per-day aggregates that outlive the raw rows. Each row takes its id in `t` (a CTE
+    // used three times is computed once), so the keys need no RETURNING joined back; ordinality
+    // keeps the ids in the order of the arrays.
     let ids: Vec<(i64,)> = sqlx::query_as(
-        "WITH inserted AS (
-             INSERT INTO usage_actions (org_id, idempotency_key, tier, counted_as, millicredits,
-                 period_start, occurred_at, included_remaining, balance_after, metadata, api_key_id)
-             SELECT org_id, key, tier, counted, amount, period, occurred, remaining, balance,
-                    meta::jsonb, api_key
+        "WITH t AS (
+             SELECT nextval('usage_actions_id_seq') AS id, *
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                          $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::bigint[],
-                         $10::text[], $11::uuid[])
-                  AS t(org_id, key, tier, counted, amount, period, occurred, remaining, balance,
-                       meta, api_key)
-             RETURNING id, org_id, idempotency_key
+                         $10::text[], $11::uuid[]) WITH ORDINALITY
+                  AS u(org_id, key, tier, counted, amount, period, occurred, remaining, balance,
+                       meta, api_key, n)
+         ), inserted AS (
+             INSERT INTO usage_actions (id, org_id, idempotency_key, tier, counted_as,
+                 millicredits, period_start, occurred_at, recorded_at, included_remaining,
+                 balance_after, metadata, api_key_id)
+             SELECT id, org_id, key, tier, counted, amount, period, occurred, $12::timestamptz,
+                    remaining, balance, meta::jsonb, api_key
+             FROM t
+         ), keys AS (
+             INSERT INTO usage_action_keys (org_id, idempotency_key, action_id, recorded_at)
+             SELECT org_id, key, id, $12::timestamptz FROM t
+         ), daily AS (
+             INSERT INTO usage_daily AS d (org_id, recorded_day, occurred_day, period_start, tier,
+                 included, credits, overage, millicredits, debits, last_recorded_at)
+             SELECT org_id, ($12::timestamptz AT TIME ZONE 'UTC')::date,
+                    (occurred AT TIME ZONE 'UTC')::date, period, tier,
+                    count(*) FILTER (WHERE counted = 'included'),
+                    count(*) FILTER (WHERE counted = 'credits'),
+                    count(*) FILTER (WHERE counted = 'overage'),
+                    sum(amount), count(*) FILTER (WHERE amount > 0), $12::timestamptz
+             FROM t GROUP BY 1, 2, 3, 4, 5
+             ON CONFLICT (org_id, recorded_day, occurred_day, period_start, tier) DO UPDATE SET
+                 included = d.included + EXCLUDED.included,
+                 credits = d.credits + EXCLUDED.credits,
+                 overage = d.overage + EXCLUDED.overage,
+                 millicredits = d.millicredits + EXCLUDED.millicredits,
+                 debits = d.debits + EXCLUDED.debits,
+                 last_recorded_at = greatest(d.last_recorded_at, EXCLUDED.last_recorded_at)
          )
-         SELECT i.id FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS k(org_id, key, n)
-         JOIN inserted i ON i.org_id = k.org_id AND i.idempotency_key = k.key
-         ORDER BY k.n",
+         SELECT id FROM t ORDER BY n",
     )
     .bind(&orgs)
     .bind(&keys)
@@ -619,6 +678,7 @@ async fn insert_actions(
     .bind(&balances)
     .bind(&metadata)
     .bind(&api_keys)
+    .bind(now)
     .fetch_all(tx)
     .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())

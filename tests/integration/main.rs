@@ -24,3 +24,4 @@ mod revenue_metrics;
 mod shared_caches;
 mod stripe_sync;
 mod usage;
+mod usage_retention;
