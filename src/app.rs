@@ -12,15 +12,15 @@ use leptos_router::{path, SsrMode};
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
 use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
 use crate::api::keys_page::ApiKeysPage;
-use crate::audit::pages::{AdminAuditPage, OrgAuditPage};
-use crate::sync::pages::AdminDriftPage;
 use crate::api::pages::ApiReferencePage;
+use crate::audit::pages::{AdminAuditPage, OrgAuditPage};
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
 use crate::billing::pricing::PricingPage;
 use crate::orgs::invitation_pages::InvitationPage;
 use crate::orgs::pages::{NewOrgPage, OrgPage};
+use crate::sync::pages::AdminDriftPage;
 use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.

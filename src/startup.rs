@@ -277,7 +277,9 @@ impl Application {
             .layer(sessions)
             .merge(webhooks)
             .merge(api_routes)
-            .layer(axum::middleware::from_fn(crate::audit::context::per_request));
+            .layer(axum::middleware::from_fn(
+                crate::audit::context::per_request,
+            ));
 
         let mut background = vec![
             tokio::spawn(shared_cache::listen(

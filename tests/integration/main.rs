@@ -3,9 +3,9 @@
 mod harness;
 
 mod accounts;
-mod audit_log;
 mod api_billing;
 mod api_guard;
+mod audit_log;
 mod billing;
 mod billing_use_cases;
 mod documented;
