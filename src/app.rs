@@ -12,9 +12,8 @@ use leptos_router::{path, SsrMode};
 use crate::accounts::pages::{HomePage, LoginPage, SignupPage};
 use crate::admin::pages::{AdminOrgPage, AdminPage, AdminWebhookPage, AdminWebhooksPage};
 use crate::api::keys_page::ApiKeysPage;
-use crate::audit::pages::{AdminAuditPage, OrgAuditPage};
-use crate::sync::pages::AdminDriftPage;
 use crate::api::pages::ApiReferencePage;
+use crate::audit::pages::{AdminAuditPage, OrgAuditPage};
 use crate::billing::pages::{
     BillingPage, ChangePlanPage, CheckoutCanceledPage, CheckoutSuccessPage, PlansPage,
 };
@@ -26,6 +25,7 @@ use crate::notify::pages::{
 use crate::orgs::invitation_pages::InvitationPage;
 use crate::orgs::pages::{NewOrgPage, OrgPage};
 use crate::revenue::pages::AdminMetricsPage;
+use crate::sync::pages::AdminDriftPage;
 use crate::usage::pages::{CreditsPage, UsagePage};
 
 /// The document around the application, rendered on the server for every page.

@@ -322,7 +322,9 @@ impl Application {
             .merge(webhooks)
             .merge(api_routes)
             .merge(metrics)
-            .layer(axum::middleware::from_fn(crate::audit::context::per_request))
+            .layer(axum::middleware::from_fn(
+                crate::audit::context::per_request,
+            ))
             .layer(axum::middleware::from_fn(
                 crate::observability::http_metrics::track,
             ));

@@ -297,7 +297,9 @@ pub async fn replay(visitor: Visitor, id: &str, reason: &str) -> Result<(), AppE
     let reason = match crate::sync::repair::reason(reason) {
         Ok(reason) => reason,
         Err(e) => {
-            admin.flash(Flash::alert(format!("Nothing changed: {e}"))).await?;
+            admin
+                .flash(Flash::alert(format!("Nothing changed: {e}")))
+                .await?;
             redirect(&format!("/admin/webhooks/{id}"));
             return Ok(());
         }

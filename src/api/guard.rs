@@ -23,7 +23,9 @@ pub fn apply(routes: Router<AppState>, state: AppState) -> Router {
     routes
         // Innermost, so the slot for the key's audit actor lives in the task the handler runs in
         // (the idempotency layer runs it in a task of its own).
-        .layer(axum::middleware::from_fn(crate::audit::context::per_request))
+        .layer(axum::middleware::from_fn(
+            crate::audit::context::per_request,
+        ))
         .layer(from_fn_with_state(
             shared.clone(),
             super::idempotency::layer::guard,

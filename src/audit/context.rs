@@ -98,7 +98,10 @@ pub async fn acting<F: Future>(stamp: Stamp, work: F) -> F::Output {
 
 /// The actor named for this task, if any.
 pub fn current() -> Option<Stamp> {
-    CURRENT.try_with(|slot| slot.borrow().clone()).ok().flatten()
+    CURRENT
+        .try_with(|slot| slot.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 /// Hands the task's actor to the triggers for the rest of the transaction `db` is in. Without

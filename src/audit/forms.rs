@@ -65,9 +65,8 @@ fn day(typed: &str, name: &str) -> Result<Option<chrono::DateTime<Utc>>, AppErro
     if typed.is_empty() {
         return Ok(None);
     }
-    let date = NaiveDate::parse_from_str(typed, "%Y-%m-%d").map_err(|_| {
-        AppError::BadRequest(format!("“{name}” must be a date like 2026-12-01."))
-    })?;
+    let date = NaiveDate::parse_from_str(typed, "%Y-%m-%d")
+        .map_err(|_| AppError::BadRequest(format!("“{name}” must be a date like 2026-12-01.")))?;
     Ok(date
         .and_hms_opt(0, 0, 0)
         .and_then(|t| Utc.from_local_datetime(&t).single()))
@@ -75,7 +74,11 @@ fn day(typed: &str, name: &str) -> Result<Option<chrono::DateTime<Utc>>, AppErro
 
 /// `/admin/audit?org=&actor=&action=&from=&to=`
 pub async fn admin_page(filter: AuditFilter) -> Result<Page<AuditView>, AppError> {
-    let admin = Visitor::reading().await?.signed_in().await?.platform_admin()?;
+    let admin = Visitor::reading()
+        .await?
+        .signed_in()
+        .await?
+        .platform_admin()?;
     let actor = Some(filter.actor.trim()).filter(|a| !a.is_empty());
     if let Some(a) = actor {
         if !ACTOR_KINDS.contains(&a) {
@@ -92,12 +95,16 @@ pub async fn admin_page(filter: AuditFilter) -> Result<Page<AuditView>, AppError
             crate::admin::queries::organization(admin.db(), org)
                 .await?
                 .map(|(id, _)| id)
-                .ok_or_else(|| AppError::BadRequest(format!("There is no organization “{org}”.")))?,
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!("There is no organization “{org}”."))
+                })?,
         )
     };
     let action = Some(filter.action.trim()).filter(|a| !a.is_empty());
     if action.is_some_and(|a| a.chars().count() > 100) {
-        return Err(AppError::BadRequest("The action is at most 100 characters.".into()));
+        return Err(AppError::BadRequest(
+            "The action is at most 100 characters.".into(),
+        ));
     }
     let rows = queries::rows(
         admin.db(),

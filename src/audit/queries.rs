@@ -39,7 +39,10 @@ pub struct Filter<'a> {
 pub async fn rows(db: impl PgExecutor<'_>, f: &Filter<'_>) -> sqlx::Result<Vec<AuditRow>> {
     let (action, prefix) = match f.action {
         Some(a) if a.ends_with(".*") => {
-            let stem = a[..a.len() - 1].replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let stem = a[..a.len() - 1]
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             (None, Some(format!("{stem}%")))
         }
         Some(a) => (Some(a), None),

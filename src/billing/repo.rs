@@ -32,12 +32,16 @@ pub async fn save_customer(
     org_id: Uuid,
     customer: &str,
 ) -> sqlx::Result<String> {
-    crate::audit::context::stamp(&mut *db).await?;
+    use sqlx::Connection;
+    // A transaction (or a savepoint inside the caller's) carries the audit log's actor.
+    let mut tx = db.begin().await?;
+    crate::audit::context::stamp(&mut tx).await?;
     sqlx::query("INSERT INTO billing_customers (org_id, stripe_customer_id) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING")
         .bind(org_id)
         .bind(customer)
-        .execute(&mut *db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(customer_of(&mut *db, org_id)
         .await?
         .unwrap_or_else(|| customer.to_owned()))

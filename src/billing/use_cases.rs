@@ -399,7 +399,7 @@ pub async fn start_checkout_returning(
             Uuid::new_v4(),
         )
         .await?;
-    repo::insert_checkout(&mut *tx, who.org.id, &link.id, &link.url, Some(&plan.key)).await?;
+    repo::insert_checkout(&mut tx, who.org.id, &link.id, &link.url, Some(&plan.key)).await?;
     tx.commit().await?;
     Ok(CheckoutStarted {
         url: link.url,
@@ -601,7 +601,7 @@ pub async fn change_plan(
     )
     .await?;
     let kept = kept_after_change(upgrade, &current.key, stored.current_period_end);
-    repo::set_kept_plan(&mut *tx, who.org.id, kept).await?;
+    repo::set_kept_plan(&mut tx, who.org.id, kept).await?;
     tx.commit().await?;
     Ok(if upgrade {
         PlanChanged::Upgraded {

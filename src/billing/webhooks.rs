@@ -259,7 +259,10 @@ async fn apply_batch(
         outcomes[*index] = Some(match org {
             Some(org) => {
                 known.push((org, &read.invoice));
-                sources.push((read.invoice.stripe_invoice_id.as_str(), due[*index].0.as_str()));
+                sources.push((
+                    read.invoice.stripe_invoice_id.as_str(),
+                    due[*index].0.as_str(),
+                ));
                 Outcome::Applied(Some(org))
             }
             None => Outcome::Ignored(None),

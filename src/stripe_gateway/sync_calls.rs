@@ -123,7 +123,9 @@ impl Gateway {
 
     /// The customer's subscriptions of any status, newest first.
     pub async fn customer_state(&self, customer: &str) -> Result<CustomerState> {
-        let found = RetrieveCustomer::new(customer.to_owned()).send(self.client()).await;
+        let found = RetrieveCustomer::new(customer.to_owned())
+            .send(self.client())
+            .await;
         let exists = match found {
             Ok(RetrieveCustomerReturned::Customer(_)) => true,
             Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => false,
@@ -167,7 +169,11 @@ impl Gateway {
     }
 
     /// The customer's invoices created since `since`, newest first.
-    pub async fn invoices_since(&self, customer: &str, since: DateTime<Utc>) -> Result<Vec<Invoice>> {
+    pub async fn invoices_since(
+        &self,
+        customer: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Invoice>> {
         let list = ListInvoice::new()
             .customer(customer)
             .created(RangeQueryTs::gte(since.timestamp()))
@@ -179,7 +185,11 @@ impl Gateway {
             .map_err(|e| GatewayError::from_stripe(ACTION, &e))?;
         loop {
             invoices.extend(page.data.iter().filter_map(invoice_of).map(|(_, i)| i));
-            let last = page.data.last().and_then(|i| i.id.as_ref()).map(|id| id.as_str().to_owned());
+            let last = page
+                .data
+                .last()
+                .and_then(|i| i.id.as_ref())
+                .map(|id| id.as_str().to_owned());
             match last {
                 Some(last) if page.has_more => {
                     page = list

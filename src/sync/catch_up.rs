@@ -133,13 +133,19 @@ mod tests {
     #[test]
     fn a_run_starts_a_little_before_its_cursor_and_never_past_30_days() {
         let now = 100 * 86_400;
-        assert_eq!(start_from(Some(now - 60), None, now), now - 60 - OVERLAP_SECS);
+        assert_eq!(
+            start_from(Some(now - 60), None, now),
+            now - 60 - OVERLAP_SECS
+        );
         // The cursor wins over the newest event held (a newer delivery must not skip a gap).
         assert_eq!(
             start_from(Some(now - 3_600), Some(now - 60), now),
             now - 3_600 - OVERLAP_SECS
         );
-        assert_eq!(start_from(None, Some(now - 60), now), now - 60 - OVERLAP_SECS);
+        assert_eq!(
+            start_from(None, Some(now - 60), now),
+            now - 60 - OVERLAP_SECS
+        );
         assert_eq!(start_from(None, None, now), now - HORIZON_SECS);
         assert_eq!(start_from(Some(1), None, now), now - HORIZON_SECS);
     }

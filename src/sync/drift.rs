@@ -194,7 +194,11 @@ mod tests {
         key.strip_suffix("_monthly").map(str::to_owned)
     }
 
-    fn diff(ours: Option<&Stored>, stripe: &[Snapshot], inv: (&[Invoice], &[Invoice])) -> Vec<Difference> {
+    fn diff(
+        ours: Option<&Stored>,
+        stripe: &[Snapshot],
+        inv: (&[Invoice], &[Invoice]),
+    ) -> Vec<Difference> {
         compare(
             &Sides {
                 customer: "cus_1",
@@ -212,7 +216,12 @@ mod tests {
     fn agreeing_sides_have_no_drift() {
         let ours = stored("sub_1", "active", "pro");
         let paid = [invoice("in_1", "paid", 999)];
-        assert!(diff(Some(&ours), &[snapshot("sub_1", "active", "pro_monthly")], (&paid, &paid)).is_empty());
+        assert!(diff(
+            Some(&ours),
+            &[snapshot("sub_1", "active", "pro_monthly")],
+            (&paid, &paid)
+        )
+        .is_empty());
         assert!(diff(None, &[], (&[], &[])).is_empty());
     }
 
@@ -224,7 +233,10 @@ mod tests {
         theirs.current_period_end = at(200);
         let found = diff(Some(&ours), &[theirs], (&[], &[]));
         let fields: Vec<&str> = found.iter().map(|d| d.field).collect();
-        assert_eq!(fields, ["status", "plan", "period_end", "cancel_at_period_end"]);
+        assert_eq!(
+            fields,
+            ["status", "plan", "period_end", "cancel_at_period_end"]
+        );
         assert_eq!(found[0].ours, "trialing");
         assert_eq!(found[0].stripe, "active");
         assert_eq!(found[1].stripe, "pro");
@@ -235,15 +247,33 @@ mod tests {
         let ours = stored("sub_old", "canceled", "pro");
         let found = diff(
             Some(&ours),
-            &[snapshot("sub_new", "active", "pro_monthly"), snapshot("sub_old", "canceled", "pro_monthly")],
+            &[
+                snapshot("sub_new", "active", "pro_monthly"),
+                snapshot("sub_old", "canceled", "pro_monthly"),
+            ],
             (&[], &[]),
         );
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].ours.as_str(), found[0].stripe.as_str()), ("sub_old", "sub_new"));
-        let found = diff(None, &[snapshot("sub_new", "trialing", "pro_monthly")], (&[], &[]));
-        assert_eq!((found[0].field, found[0].ours.as_str()), ("subscription", "none"));
+        assert_eq!(
+            (found[0].ours.as_str(), found[0].stripe.as_str()),
+            ("sub_old", "sub_new")
+        );
+        let found = diff(
+            None,
+            &[snapshot("sub_new", "trialing", "pro_monthly")],
+            (&[], &[]),
+        );
+        assert_eq!(
+            (found[0].field, found[0].ours.as_str()),
+            ("subscription", "none")
+        );
         // An ended subscription we never heard of is no drift: the organization is on Free.
-        assert!(diff(None, &[snapshot("sub_x", "canceled", "pro_monthly")], (&[], &[])).is_empty());
+        assert!(diff(
+            None,
+            &[snapshot("sub_x", "canceled", "pro_monthly")],
+            (&[], &[])
+        )
+        .is_empty());
     }
 
     #[test]

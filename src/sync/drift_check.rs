@@ -53,8 +53,15 @@ pub async fn check_all(
             .await?;
     let mut report = CheckReport::default();
     for (org_id, customer) in &orgs {
-        let (open, closed) =
-            check_org(pool, gateway, catalog, (*org_id, customer), now, Resolution::Healed).await?;
+        let (open, closed) = check_org(
+            pool,
+            gateway,
+            catalog,
+            (*org_id, customer),
+            now,
+            Resolution::Healed,
+        )
+        .await?;
         report.organizations += 1;
         report.open += open;
         report.closed += closed;
@@ -143,7 +150,9 @@ async fn invoices_since(
 /// Why we differ, from what the inbox holds about the object.
 async fn cause(tx: &mut sqlx::PgConnection, d: &Difference) -> sqlx::Result<String> {
     if d.field == "customer" {
-        return Ok("Stripe has no such customer (deleted in Stripe, or made with another key).".into());
+        return Ok(
+            "Stripe has no such customer (deleted in Stripe, or made with another key).".into(),
+        );
     }
     let newest: Option<(String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, type, status, last_error FROM webhook_events

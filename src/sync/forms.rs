@@ -16,7 +16,17 @@ use crate::stripe_gateway::Gateway;
 use crate::web::caller::{dep, redirect, PlatformAdmin, Visitor};
 use crate::web::chrome::{Flash, Page};
 
-type Row = (String, String, String, String, String, String, String, DateTime<Utc>, Option<String>);
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<String>,
+);
 
 fn line(row: Row) -> DriftLine {
     let (org_name, slug, field, object_id, ours, stripe, cause, found, resolution) = row;
@@ -35,7 +45,11 @@ fn line(row: Row) -> DriftLine {
 
 /// `/admin/drift`
 pub async fn drift_page() -> Result<Page<DriftView>, AppError> {
-    let admin = Visitor::reading().await?.signed_in().await?.platform_admin()?;
+    let admin = Visitor::reading()
+        .await?
+        .signed_in()
+        .await?
+        .platform_admin()?;
     let open: Vec<Row> = sqlx::query_as(
         "SELECT o.name, o.slug, d.field, d.object_id, d.ours, d.stripe, d.cause, d.found_at, d.resolution
          FROM billing_drifts d JOIN organizations o ON o.id = d.org_id
@@ -59,11 +73,7 @@ pub async fn drift_page() -> Result<Page<DriftView>, AppError> {
     })
 }
 
-fn deps<'a>(
-    admin: &'a PlatformAdmin,
-    stripe: &'a Gateway,
-    catalog: &'a Catalog,
-) -> RepairDeps<'a> {
+fn deps<'a>(admin: &'a PlatformAdmin, stripe: &'a Gateway, catalog: &'a Catalog) -> RepairDeps<'a> {
     RepairDeps {
         db: admin.db(),
         stripe,
@@ -80,17 +90,21 @@ async fn org_id(admin: &PlatformAdmin, slug: &str) -> Result<Uuid, AppError> {
 
 /// Tells the admin how it went and sends them back to `path`. A refusal is an alert (nothing
 /// changed); anything else unexpected is the error page.
-async fn finish(admin: &PlatformAdmin, path: &str, done: Result<String, RepairError>) -> Result<(), AppError> {
+async fn finish(
+    admin: &PlatformAdmin,
+    path: &str,
+    done: Result<String, RepairError>,
+) -> Result<(), AppError> {
     let flash = match done {
         Ok(message) => Flash::notice(message),
-        Err(e @ (RepairError::Invalid { .. }
-        | RepairError::NoCustomer
-        | RepairError::NoSubscription
-        | RepairError::NotTrialing(_)
-        | RepairError::Ended
-        | RepairError::Stripe(_))) => {
-            Flash::alert(format!("Nothing changed: {e}"))
-        }
+        Err(
+            e @ (RepairError::Invalid { .. }
+            | RepairError::NoCustomer
+            | RepairError::NoSubscription
+            | RepairError::NotTrialing(_)
+            | RepairError::Ended
+            | RepairError::Stripe(_)),
+        ) => Flash::alert(format!("Nothing changed: {e}")),
         Err(e) => return Err(AppError::Internal(anyhow::anyhow!(e))),
     };
     admin.flash(flash).await?;
@@ -111,20 +125,35 @@ pub async fn check_now(visitor: Visitor) -> Result<(), AppError> {
             "Checked {} organizations: {} open drifts, {} cleared.",
             report.organizations, report.open, report.closed
         ),
-        None => "A drift check is running on another instance; its results will show here.".to_owned(),
+        None => {
+            "A drift check is running on another instance; its results will show here.".to_owned()
+        }
     };
     admin.flash(Flash::notice(message)).await?;
     redirect("/admin/drift");
     Ok(())
 }
 
-pub async fn resync(visitor: Visitor, slug: &str, reason: &str, back: &str) -> Result<(), AppError> {
+pub async fn resync(
+    visitor: Visitor,
+    slug: &str,
+    reason: &str,
+    back: &str,
+) -> Result<(), AppError> {
     let admin = visitor.signed_in().await?.platform_admin()?;
     let org_id = org_id(&admin, slug).await?;
     let (stripe, catalog) = (dep::<Gateway>()?, dep::<Arc<Catalog>>()?);
-    let path = if back == "drift" { "/admin/drift".to_owned() } else { format!("/admin/orgs/{slug}") };
+    let path = if back == "drift" {
+        "/admin/drift".to_owned()
+    } else {
+        format!("/admin/orgs/{slug}")
+    };
     let done = async {
-        let request = Request { admin: admin.user.id, org_id, reason: repair::reason(reason)? };
+        let request = Request {
+            admin: admin.user.id,
+            org_id,
+            reason: repair::reason(reason)?,
+        };
         let left = repair::resync(deps(&admin, &stripe, &catalog), &request).await?;
         Ok(match left {
             0 => "Resynced from Stripe: no drift left.".to_owned(),
@@ -135,24 +164,47 @@ pub async fn resync(visitor: Visitor, slug: &str, reason: &str, back: &str) -> R
     finish(&admin, &path, done).await
 }
 
-pub async fn extend_trial(visitor: Visitor, slug: &str, days: &str, reason: &str) -> Result<(), AppError> {
+pub async fn extend_trial(
+    visitor: Visitor,
+    slug: &str,
+    days: &str,
+    reason: &str,
+) -> Result<(), AppError> {
     let admin = visitor.signed_in().await?.platform_admin()?;
     let org_id = org_id(&admin, slug).await?;
     let (stripe, catalog) = (dep::<Gateway>()?, dep::<Arc<Catalog>>()?);
     let done = async {
         let days = repair::trial_days(days)?;
-        let request = Request { admin: admin.user.id, org_id, reason: repair::reason(reason)? };
-        let snapshot = repair::extend_trial(deps(&admin, &stripe, &catalog), &request, days, Uuid::new_v4()).await?;
+        let request = Request {
+            admin: admin.user.id,
+            org_id,
+            reason: repair::reason(reason)?,
+        };
+        let snapshot = repair::extend_trial(
+            deps(&admin, &stripe, &catalog),
+            &request,
+            days,
+            Uuid::new_v4(),
+        )
+        .await?;
         Ok(format!(
             "The trial now ends {}.",
-            snapshot.trial_end.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+            snapshot
+                .trial_end
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default()
         ))
     }
     .await;
     finish(&admin, &format!("/admin/orgs/{slug}"), done).await
 }
 
-pub async fn cancel(visitor: Visitor, slug: &str, when: &str, reason: &str) -> Result<(), AppError> {
+pub async fn cancel(
+    visitor: Visitor,
+    slug: &str,
+    when: &str,
+    reason: &str,
+) -> Result<(), AppError> {
     let admin = visitor.signed_in().await?.platform_admin()?;
     let org_id = org_id(&admin, slug).await?;
     let (stripe, catalog) = (dep::<Gateway>()?, dep::<Arc<Catalog>>()?);
@@ -167,11 +219,17 @@ pub async fn cancel(visitor: Visitor, slug: &str, when: &str, reason: &str) -> R
                 })
             }
         };
-        let request = Request { admin: admin.user.id, org_id, reason: repair::reason(reason)? };
+        let request = Request {
+            admin: admin.user.id,
+            org_id,
+            reason: repair::reason(reason)?,
+        };
         repair::cancel(deps(&admin, &stripe, &catalog), &request, when).await?;
         Ok(match when {
             CancelWhen::Now => "The subscription is canceled.".to_owned(),
-            CancelWhen::AtPeriodEnd => "The subscription cancels at the end of its period.".to_owned(),
+            CancelWhen::AtPeriodEnd => {
+                "The subscription cancels at the end of its period.".to_owned()
+            }
         })
     }
     .await;
@@ -184,10 +242,12 @@ pub async fn catch_up_summary(db: &sqlx::PgPool) -> Result<String, AppError> {
     let cursor = s
         .cursor
         .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-        .map_or("not yet".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
-    let last = s
-        .last_run_at
-        .map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        .map_or("not yet".to_owned(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        });
+    let last = s.last_run_at.map_or("never".to_owned(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    });
     Ok(format!(
         "Catch-up cursor: {cursor} · last run {last}: {} listed, {} caught up · caught up in all: {} events",
         s.last_listed, s.last_inserted, s.caught_up_events

@@ -10,10 +10,10 @@ pub mod catch_up;
 pub mod drift;
 #[cfg(feature = "ssr")]
 pub mod drift_check;
-pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod forms;
 #[cfg(feature = "ssr")]
 pub mod jobs;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod repair;

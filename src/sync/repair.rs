@@ -78,7 +78,9 @@ pub fn reason(typed: &str) -> Result<&str, RepairError> {
         return Err(invalid("Give a reason: it is kept in the audit log."));
     }
     if typed.chars().count() > MAX_REASON || crate::web::hygiene::has_control_chars(typed) {
-        return Err(invalid("The reason must be at most 500 characters without control characters."));
+        return Err(invalid(
+            "The reason must be at most 500 characters without control characters.",
+        ));
     }
     Ok(typed)
 }
@@ -101,12 +103,21 @@ fn stamp(request: &Request<'_>, action: &str) -> Stamp {
 }
 
 /// Applies Stripe's answer as the current truth, stamped with the admin's action.
-async fn apply(deps: RepairDeps<'_>, stamp: &Stamp, snapshot: &Snapshot) -> Result<(), RepairError> {
-    let mut tx = deps.db.begin().await?;
-    audit::write(&mut tx, stamp).await?;
-    apply_snapshot(&mut tx, deps.catalog, snapshot, None, stamp.action.as_deref().unwrap_or("repair"), Utc::now()).await?;
-    tx.commit().await?;
-    Ok(())
+async fn apply(
+    deps: RepairDeps<'_>,
+    stamp: &Stamp,
+    snapshot: &Snapshot,
+) -> Result<(), RepairError> {
+    let source = stamp.action.as_deref().unwrap_or("repair");
+    // The admin's action and reason, not just the signed-in user, are the actor here.
+    audit::acting(stamp.clone(), async {
+        let mut tx = deps.db.begin().await?;
+        audit::write(&mut tx, stamp).await?;
+        apply_snapshot(&mut tx, deps.catalog, snapshot, None, source, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Refetches the organization's subscription and recent invoices from Stripe and applies them;
@@ -117,7 +128,9 @@ pub async fn resync(deps: RepairDeps<'_>, request: &Request<'_>) -> Result<usize
         .await?
         .ok_or(RepairError::NoCustomer)?;
     let state = deps.stripe.customer_state(&customer).await?;
-    let ours = repo::subscription(deps.db, request.org_id).await?.map(|(s, _)| s);
+    let ours = repo::subscription(deps.db, request.org_id)
+        .await?
+        .map(|(s, _)| s);
     let current = super::drift::current(ours.as_ref(), &state.subscriptions);
     let since = Utc::now() - Duration::days(INVOICE_DAYS);
     let invoices = if state.exists {
@@ -125,14 +138,26 @@ pub async fn resync(deps: RepairDeps<'_>, request: &Request<'_>) -> Result<usize
     } else {
         Vec::new()
     };
-    let mut tx = deps.db.begin().await?;
-    audit::write(&mut tx, &stamp).await?;
-    if let Some(snapshot) = current {
-        apply_snapshot(&mut tx, deps.catalog, snapshot, None, "admin.resync", Utc::now()).await?;
-    }
     let pairs: Vec<(Uuid, &repo::Invoice)> = invoices.iter().map(|i| (request.org_id, i)).collect();
-    repo::upsert_invoices(&mut tx, &pairs).await?;
-    tx.commit().await?;
+    audit::acting(stamp.clone(), async {
+        let mut tx = deps.db.begin().await?;
+        audit::write(&mut tx, &stamp).await?;
+        if let Some(snapshot) = current {
+            apply_snapshot(
+                &mut tx,
+                deps.catalog,
+                snapshot,
+                None,
+                "admin.resync",
+                Utc::now(),
+            )
+            .await?;
+        }
+        repo::upsert_invoices(&mut tx, &pairs).await?;
+        tx.commit().await?;
+        Ok::<(), RepairError>(())
+    })
+    .await?;
     let open_before: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM billing_drifts WHERE org_id = $1 AND resolved_at IS NULL",
     )
@@ -176,11 +201,17 @@ pub async fn extend_trial(
     if sub.status != "trialing" {
         return Err(RepairError::NotTrialing(sub.status));
     }
-    let end = sub.trial_end.ok_or_else(|| RepairError::NotTrialing(sub.status.clone()))?
+    let end = sub
+        .trial_end
+        .ok_or_else(|| RepairError::NotTrialing(sub.status.clone()))?
         + Duration::days(days);
     let snapshot = deps
         .stripe
-        .set_trial_end(&sub.stripe_subscription_id, end.timestamp(), &action_id.to_string())
+        .set_trial_end(
+            &sub.stripe_subscription_id,
+            end.timestamp(),
+            &action_id.to_string(),
+        )
         .await?;
     apply(deps, &stamp(request, "admin.extend_trial"), &snapshot).await?;
     Ok(snapshot)

@@ -133,7 +133,7 @@ pub async fn buy_packs(
         },
     )
     .await?;
-    billing_repo::insert_checkout(&mut *tx, org.id, &link.id, &link.url, None).await?;
+    billing_repo::insert_checkout(&mut tx, org.id, &link.id, &link.url, None).await?;
     tx.commit().await?;
     Ok(PackCheckoutOutcome::Opened { url: link.url })
 }

@@ -3,9 +3,9 @@
 mod harness;
 
 mod accounts;
-mod audit_log;
 mod api_billing;
 mod api_guard;
+mod audit_log;
 mod billing;
 mod billing_use_cases;
 mod documented;
@@ -16,8 +16,8 @@ mod hardening_web;
 mod job_leases;
 mod leptos_app;
 mod limits;
-mod observability;
 mod notifications;
+mod observability;
 mod orgs_and_admin;
 mod platform;
 mod revenue_metrics;

@@ -29,7 +29,10 @@ impl TestApp {
         for endpoint in endpoints["data"].as_array().expect("list") {
             let id = endpoint["id"].as_str().expect("id");
             let answer = self
-                .stripe_call(reqwest::Method::POST, &format!("/v1/webhook_endpoints/{id}"))
+                .stripe_call(
+                    reqwest::Method::POST,
+                    &format!("/v1/webhook_endpoints/{id}"),
+                )
                 .form(&[("disabled", if on { "false" } else { "true" })])
                 .send()
                 .await
@@ -143,7 +146,10 @@ async fn catch_up_heals_an_endpoint_that_was_down_and_applies_each_event_once() 
         .fetch_all(&app.pool)
         .await
         .expect("ids");
-    assert!(listed.iter().all(|id| held.contains(id)), "every event is held");
+    assert!(
+        listed.iter().all(|id| held.contains(id)),
+        "every event is held"
+    );
     assert_eq!(
         (app.count("SELECT count(*) FROM webhook_events WHERE source = 'catch_up'")
             .await
@@ -164,9 +170,15 @@ async fn catch_up_heals_an_endpoint_that_was_down_and_applies_each_event_once() 
     // A second catch-up finds nothing new and changes nothing.
     let second = app.catch_up().await;
     assert_eq!(second.inserted, 0, "{second:?}");
-    assert!(second.listed >= 1, "it reads again from a little before its cursor");
+    assert!(
+        second.listed >= 1,
+        "it reads again from a little before its cursor"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(app.count("SELECT count(*) FROM audit_log").await, audit_rows);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log").await,
+        audit_rows
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM webhook_events WHERE attempts > 1")
             .await,
@@ -224,7 +236,10 @@ async fn a_drift_made_with_delivery_off_is_found_shown_and_repaired_with_one_cli
         .await
         .expect("html");
     assert!(page.contains("1 open"), "{page}");
-    assert!(page.contains("<td>cancel_at_period_end</td>") && page.contains(&sub), "{page}");
+    assert!(
+        page.contains("<td>cancel_at_period_end</td>") && page.contains(&sub),
+        "{page}"
+    );
 
     // One click: refetch and re-apply.
     let repaired = app
@@ -246,7 +261,10 @@ async fn a_drift_made_with_delivery_off_is_found_shown_and_repaired_with_one_cli
         .text()
         .await
         .expect("html");
-    assert!(after.contains("0 open") && after.contains("no drift left"), "{after}");
+    assert!(
+        after.contains("0 open") && after.contains("no drift left"),
+        "{after}"
+    );
     // The repair is in the audit log with the admin, the reason and the values before and after.
     let (kind, reason, before, after): (String, Option<String>, String, String) = sqlx::query_as(
         "SELECT actor_kind, reason, before->>'cancel_at_period_end', after->>'cancel_at_period_end'

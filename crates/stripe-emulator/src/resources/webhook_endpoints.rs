@@ -33,7 +33,14 @@ pub async fn create(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value
     .bind(created)
     .execute(w.tx())
     .await?;
-    Ok(endpoint_object(&id, &url, Some(&secret), &events, created, false))
+    Ok(endpoint_object(
+        &id,
+        &url,
+        Some(&secret),
+        &events,
+        created,
+        false,
+    ))
 }
 
 pub async fn list(w: &mut Work, _: &Emulator, call: &mut Call) -> Result<Value, StripeError> {

@@ -73,7 +73,11 @@ async fn events_page_newest_first_with_created_filters_and_a_30_day_horizon() {
     let all = walk(&emu, ListEvent::new().limit(2)).await;
     assert_eq!(all.len(), 5, "{all:?}");
     assert!(all.windows(2).all(|w| w[0].1 >= w[1].1), "newest first");
-    let first = ListEvent::new().limit(2).send(&emu.stripe).await.expect("p1");
+    let first = ListEvent::new()
+        .limit(2)
+        .send(&emu.stripe)
+        .await
+        .expect("p1");
     assert!(first.has_more);
     // `ending_before` goes back towards newer events.
     let back = ListEvent::new()
@@ -83,7 +87,10 @@ async fn events_page_newest_first_with_created_filters_and_a_30_day_horizon() {
         .await
         .expect("back");
     let back_ids: Vec<&str> = back.data.iter().map(|e| e.id.as_str()).collect();
-    assert_eq!(back_ids, [all[0].0.as_str(), all[1].0.as_str(), all[2].0.as_str()]);
+    assert_eq!(
+        back_ids,
+        [all[0].0.as_str(), all[1].0.as_str(), all[2].0.as_str()]
+    );
     assert!(!back.has_more);
 
     // created[gte], [gt], [lt], [lte] and an exact timestamp.
@@ -111,7 +118,11 @@ async fn events_page_newest_first_with_created_filters_and_a_30_day_horizon() {
     emu.advance_global(31 * 86_400 - 4 * 60).await;
     let late = emu.new_customer("late@acme.test").await;
     let kept = walk(&emu, ListEvent::new().limit(100)).await;
-    assert_eq!(kept.len(), 1, "only the event of the last 30 days: {kept:?}");
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the event of the last 30 days: {kept:?}"
+    );
     assert_eq!(kept[0].1, late.created);
 }
 
@@ -152,7 +163,11 @@ async fn subscriptions_list_by_customer_status_and_created_with_cursors() {
         .send(&emu.stripe)
         .await
         .expect("live");
-    assert_eq!(ada_live.data.len(), 2, "a canceled one is not listed by default");
+    assert_eq!(
+        ada_live.data.len(),
+        2,
+        "a canceled one is not listed by default"
+    );
     let page = ListSubscription::new()
         .customer(ada.id.as_str())
         .status(ListSubscriptionStatus::All)
@@ -270,7 +285,12 @@ async fn a_disabled_endpoint_receives_nothing_while_the_events_api_lists_it() {
         .await;
     let emails: Vec<String> = got
         .iter()
-        .map(|d| d.json()["data"]["object"]["email"].as_str().unwrap_or_default().to_owned())
+        .map(|d| {
+            d.json()["data"]["object"]["email"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(emails, ["before@acme.test", "after@acme.test"]);
     let listed = ListEvent::new().send(&emu.stripe).await.expect("events");
