@@ -113,7 +113,12 @@ async fn main() -> Result<(), Failure> {
     })
     .await??;
     private_postgres::ensure_database(&cluster.connect_options("postgres"), "bench").await?;
-    let pool = billing_portal::db::connect(cluster.connect_options("bench"), 8).await?;
+    let pool = billing_portal::db::connect(
+        cluster.connect_options("bench"),
+        8,
+        billing_portal::db::Timeouts::default(),
+    )
+    .await?;
     billing_portal::db::migrate(&pool).await?;
     let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
     sqlx::query(
