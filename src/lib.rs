@@ -32,6 +32,7 @@ pub mod observability;
 pub mod seed;
 #[cfg(feature = "ssr")]
 pub mod seed_history;
+#[cfg(feature = "ssr")]
 pub mod shutdown;
 #[cfg(feature = "ssr")]
 pub mod startup;
