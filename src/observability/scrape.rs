@@ -39,6 +39,18 @@ pub async fn read_database_figures(pool: &PgPool) -> sqlx::Result<()> {
         .set(lag_median.unwrap_or(0.0));
     metrics::gauge!("webhook_apply_lag_seconds", "quantile" => "0.95").set(lag_p95.unwrap_or(0.0));
 
+    let outbox: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM notification_outbox GROUP BY status")
+            .fetch_all(pool)
+            .await?;
+    for status in ["pending", "sent", "failed", "suppressed"] {
+        let count = outbox
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!("notification_outbox_messages", "status" => status).set(count as f64);
+    }
+
     for run in crate::db::lease::last_runs(pool).await? {
         let job = run.job.clone();
         metrics::gauge!("job_runs", "job" => job.clone()).set(run.runs as f64);

@@ -86,6 +86,9 @@ pub fn partition_name(month: DateTime<Utc>) -> String {
 }
 
 /// The periodic job, once across instances: at start and then every `every`.
+/// How soon an upkeep that failed (it gives way to requests holding the locks it needs) runs again.
+const RETRY_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub async fn work_forever(pool: PgPool, months: u32, every: std::time::Duration) {
     loop {
         let body = upkeep(&pool, Utc::now(), months);
@@ -104,7 +107,12 @@ pub async fn work_forever(pool: PgPool, months: u32, every: std::time::Duration)
                 "usage partitions kept up"
             ),
             Ok(None) => tracing::debug!("another instance keeps the usage partitions"),
-            Err(e) => tracing::warn!(error = %e, "usage partition upkeep failed"),
+            Err(e) => {
+                // Most often it gave way to requests holding the tables' locks: soon again.
+                tracing::warn!(error = %e, "usage partition upkeep failed; trying again shortly");
+                tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+                continue;
+            }
         }
         tokio::time::sleep(every).await;
     }

@@ -148,6 +148,13 @@ async fn metrics_answer_only_the_token_and_parse_as_prometheus_text() {
     for status in ["pending", "applied", "ignored", "failed"] {
         assert!(inbox.iter().any(|s| s[1]["status"] == status), "{inbox:?}");
     }
+    let outbox = samples("notification_outbox_messages");
+    for status in ["pending", "sent", "failed", "suppressed"] {
+        assert!(
+            outbox.iter().any(|s| s[1]["status"] == status),
+            "{outbox:?}"
+        );
+    }
     assert!(families.get("webhook_apply_lag_seconds").is_some());
     assert!(families
         .get("webhook_inbox_oldest_pending_seconds")

@@ -405,7 +405,9 @@ async fn a_database_from_before_the_move_keeps_working_with_its_stripe_state() {
         .await;
     assert_eq!(old_record, 0);
     let adopted = app
-        .count("SELECT count(*) FROM stripe_emulator._sqlx_migrations")
+        .count(
+            "SELECT count(*) FROM stripe_emulator._sqlx_migrations WHERE version = 20261121000001",
+        )
         .await;
     assert_eq!(adopted, 1);
 }
