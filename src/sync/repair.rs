@@ -102,10 +102,26 @@ fn stamp(request: &Request<'_>, action: &str) -> Stamp {
         .reason(request.reason)
 }
 
-/// Applies Stripe's answer as the current truth, stamped with the admin's action.
+/// The subscription row as the audit log keeps it.
+async fn subscription_row(
+    db: impl sqlx::PgExecutor<'_>,
+    org_id: Uuid,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar("SELECT to_jsonb(s) FROM subscriptions s WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Applies Stripe's answer as the current truth, stamped with the admin's action. `before` is
+/// the subscription as it was before Stripe was asked: Stripe's own webhook for the change may
+/// be applied first, leaving nothing for this transaction's triggers to record, so the action is
+/// then recorded by hand, from the row before the action to the row after it.
 async fn apply(
     deps: RepairDeps<'_>,
     stamp: &Stamp,
+    request: &Request<'_>,
+    before: Option<serde_json::Value>,
     snapshot: &Snapshot,
 ) -> Result<(), RepairError> {
     let source = stamp.action.as_deref().unwrap_or("repair");
@@ -114,6 +130,26 @@ async fn apply(
         let mut tx = deps.db.begin().await?;
         audit::write(&mut tx, stamp).await?;
         apply_snapshot(&mut tx, deps.catalog, snapshot, None, source, Utc::now()).await?;
+        let recorded: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM audit_log WHERE org_id = $1 AND action = $2
+                            AND entity = 'subscriptions' AND at = now())",
+        )
+        .bind(request.org_id)
+        .bind(source)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !recorded {
+            let after = subscription_row(&mut *tx, request.org_id).await?;
+            audit::record(
+                &mut tx,
+                stamp,
+                Some(request.org_id),
+                ("subscriptions", &snapshot.id),
+                before.unwrap_or(serde_json::Value::Null),
+                after.unwrap_or(serde_json::Value::Null),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     })
@@ -201,6 +237,7 @@ pub async fn extend_trial(
     if sub.status != "trialing" {
         return Err(RepairError::NotTrialing(sub.status));
     }
+    let before = subscription_row(deps.db, request.org_id).await?;
     let end = sub
         .trial_end
         .ok_or_else(|| RepairError::NotTrialing(sub.status.clone()))?
@@ -213,7 +250,8 @@ pub async fn extend_trial(
             &action_id.to_string(),
         )
         .await?;
-    apply(deps, &stamp(request, "admin.extend_trial"), &snapshot).await?;
+    let stamp = stamp(request, "admin.extend_trial");
+    apply(deps, &stamp, request, before, &snapshot).await?;
     Ok(snapshot)
 }
 
@@ -229,6 +267,7 @@ pub async fn cancel(
     if !super::drift::is_live(&sub.status) {
         return Err(RepairError::Ended);
     }
+    let before = subscription_row(deps.db, request.org_id).await?;
     let (snapshot, action) = match when {
         CancelWhen::Now => (
             deps.stripe.cancel_now(&sub.stripe_subscription_id).await?,
@@ -241,7 +280,8 @@ pub async fn cancel(
             "admin.cancel_at_period_end",
         ),
     };
-    apply(deps, &stamp(request, action), &snapshot).await?;
+    let stamp = stamp(request, action);
+    apply(deps, &stamp, request, before, &snapshot).await?;
     Ok(snapshot)
 }
 

@@ -15,6 +15,20 @@ use sqlx::PgPool;
 
 static CLUSTER: OnceLock<PrivateCluster> = OnceLock::new();
 
+/// With `TEST_LOG` set (a filter such as `warn`), the portals the tests start log to the test's
+/// output: for finding out why a test failed on a busy machine.
+fn log_when_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        ONCE.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
 /// The process-wide cluster, started on first use.
 pub fn cluster() -> &'static PrivateCluster {
     CLUSTER.get_or_init(|| {
@@ -55,6 +69,7 @@ impl TestApp {
 
     /// Another server on an existing database (several instances side by side).
     pub async fn spawn_on(database_url: String, adjust: impl FnOnce(&mut Settings)) -> Self {
+        log_when_asked();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::local(Some(database_url.clone()), data_dir.path().into());
         adjust(&mut settings);
