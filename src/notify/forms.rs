@@ -101,6 +101,7 @@ pub async fn unsubscribe(visitor: Visitor, raw: &str) -> Result<(), AppError> {
 
 #[derive(sqlx::FromRow)]
 struct Row {
+    id: i64,
     created_at: DateTime<Utc>,
     kind: String,
     recipient: String,
@@ -112,6 +113,7 @@ struct Row {
 
 fn history_row(r: Row) -> HistoryRow {
     HistoryRow {
+        id: r.id,
         created: when(r.created_at),
         kind: r.kind,
         recipient: r.recipient,
@@ -128,7 +130,7 @@ async fn history(
     only_failed: bool,
 ) -> sqlx::Result<Vec<HistoryRow>> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT created_at, kind, recipient, subject, status, attempts, last_error
+        "SELECT id, created_at, kind, recipient, subject, status, attempts, last_error
          FROM notification_outbox
          WHERE ($1::uuid IS NULL OR org_id = $1) AND (NOT $2 OR status = 'failed')
          ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -164,8 +166,33 @@ pub async fn history_page(slug: &str) -> Result<Page<HistoryView>, AppError> {
     let rows = history(signed_in.db(), Some(org_id), false).await?;
     Ok(Page {
         chrome: signed_in.chrome(Some(org_id)).await?,
-        body: HistoryView { org_name, rows },
+        body: HistoryView {
+            org_name,
+            slug: slug.to_owned(),
+            can_resend: signed_in.user.is_platform_admin,
+            rows,
+        },
     })
+}
+
+/// Resends one of the organization's messages (platform admins, with a reason), then back to the
+/// history with what happened.
+pub async fn resend(visitor: Visitor, slug: &str, id: &str, reason: &str) -> Result<(), AppError> {
+    use super::resend::ResendError;
+    let admin = visitor.signed_in().await?.platform_admin()?;
+    let org_id = crate::admin::queries::organization(admin.db(), slug)
+        .await?
+        .map(|(id, _)| id)
+        .ok_or(AppError::NotFound)?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let flash = match super::resend::resend(admin.db(), admin.user.id, org_id, id, reason).await {
+        Ok(_) => Flash::notice("The message was written again and will be sent shortly."),
+        Err(ResendError::Database(e)) => return Err(e.into()),
+        Err(e) => Flash::alert(format!("Nothing was resent: {e}")),
+    };
+    admin.flash(flash).await?;
+    crate::web::caller::redirect(&format!("/orgs/{slug}/notifications"));
+    Ok(())
 }
 
 pub async fn mail_page() -> Result<Page<MailView>, AppError> {

@@ -19,6 +19,8 @@ pub mod outbox;
 #[cfg(feature = "ssr")]
 pub mod preferences;
 #[cfg(feature = "ssr")]
+pub mod resend;
+#[cfg(feature = "ssr")]
 pub mod templates;
 #[cfg(feature = "ssr")]
 pub mod token;

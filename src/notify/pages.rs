@@ -37,6 +37,7 @@ pub struct UnsubscribeView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRow {
+    pub id: i64,
     pub created: String,
     pub kind: String,
     pub recipient: String,
@@ -49,6 +50,9 @@ pub struct HistoryRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryView {
     pub org_name: String,
+    pub slug: String,
+    /// Whether the viewer may resend messages (platform admins).
+    pub can_resend: bool,
     pub rows: Vec<HistoryRow>,
 }
 
@@ -203,22 +207,61 @@ fn unsubscribe_view(page: UnsubscribeView, csrf: String) -> impl IntoView {
     }
 }
 
+/// Writes one of the organization's messages to the outbox again (platform admins, with a reason).
+#[server(prefix = "/forms", endpoint = "notifications/resend")]
+pub async fn resend_notification(
+    #[server(default)] authenticity_token: String,
+    #[server(default)] slug: String,
+    #[server(default)] id: String,
+    #[server(default)] reason: String,
+) -> Result<(), PageError> {
+    let visitor = crate::web::caller::Visitor::posting(&authenticity_token).await?;
+    Ok(super::forms::resend(visitor, &slug, &id, &reason).await?)
+}
+
+fn resend_form(slug: String, id: i64, token: String) -> impl IntoView {
+    let action = ServerAction::<ResendNotification>::new();
+    let field = format!("resend-reason-{id}");
+    view! {
+        <ActionForm action=action>
+            <CsrfField token=token />
+            <input type="hidden" name="slug" value=slug />
+            <input type="hidden" name="id" value=id.to_string() />
+            <label for=field.clone()>"Reason"</label>
+            <input id=field name="reason" required maxlength="500" />
+            <button type="submit">"Resend"</button>
+        </ActionForm>
+    }
+}
+
 #[component]
-fn HistoryTable(rows: Vec<HistoryRow>) -> impl IntoView {
+fn HistoryTable(
+    rows: Vec<HistoryRow>,
+    /// The organization's slug and the form token, when the viewer may resend.
+    #[prop(default = None)]
+    resend: Option<(String, String)>,
+) -> impl IntoView {
+    let with_resend = resend.is_some();
     view! {
         <table>
             <thead><tr>
                 <th scope="col">"Written"</th><th scope="col">"Kind"</th><th scope="col">"To"</th>
                 <th scope="col">"Subject"</th><th scope="col">"Status"</th><th scope="col">"Attempts"</th>
                 <th scope="col">"Last error"</th>
+                {with_resend.then(|| view! { <th scope="col">"Resend"</th> })}
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
                     let status = r.status.clone();
+                    let form = resend.clone().map(|(slug, token)| {
+                        let form = (r.status != "suppressed").then(|| resend_form(slug, r.id, token));
+                        view! { <td>{form}</td> }
+                    });
                     view! {
                         <tr data-status=status>
                             <td>{r.created}</td><td>{r.kind}</td><td>{r.recipient}</td><td>{r.subject}</td>
                             <td>{r.status}</td><td>{r.attempts}</td><td>{r.error}</td>
+                            {form}
                         </tr>
                     }
                 }).collect_view()}
@@ -237,10 +280,11 @@ pub fn OrgNotificationsPage() -> impl IntoView {
     show_page(
         page,
         |p| format!("{} · Notifications", p.org_name),
-        |page: HistoryView, _| {
+        |page: HistoryView, token| {
+            let resend = page.can_resend.then(|| (page.slug.clone(), token));
             view! {
                 <section class="page-heading"><h1>"Notifications of " {page.org_name}</h1></section>
-                <section class="card"><HistoryTable rows=page.rows /></section>
+                <section class="card"><HistoryTable rows=page.rows resend=resend /></section>
             }
         },
     )

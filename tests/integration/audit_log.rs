@@ -465,3 +465,124 @@ async fn owners_see_their_own_organizations_rows_and_admins_filter_everyones() {
         "customers cannot read everyone's log"
     );
 }
+
+#[tokio::test]
+async fn an_admin_resends_a_message_with_a_reason_and_the_audit_log_keeps_it() {
+    let app = TestApp::spawn().await;
+    app.acme_on_a_trial().await;
+    let admin = app.platform_admin().await;
+    let caught = "SELECT count(*)::text FROM caught_mail WHERE subject ILIKE '%trial%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let original: i64 = loop {
+        let sent: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM notification_outbox
+             WHERE kind = 'trial_started' AND status = 'sent' ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .expect("outbox");
+        if let Some(id) = sent {
+            break id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trial mail was never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let before: String = sqlx::query_scalar(caught)
+        .fetch_one(&app.pool)
+        .await
+        .expect("caught");
+    let id = original.to_string();
+    let history = "/orgs/acme/notifications";
+    let page = app
+        .get_with(&admin, history)
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(r#"action="/forms/notifications/resend""#),
+        "{page}"
+    );
+
+    // Without a reason nothing is written.
+    let rows = app.count("SELECT count(*) FROM notification_outbox").await;
+    let refused = app
+        .submit_with(
+            &admin,
+            history,
+            "/forms/notifications/resend",
+            &[("id", id.as_str()), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(location(&refused), history);
+    let shown = app
+        .follow_with(&admin, &refused)
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        shown.contains("Nothing was resent: Give a reason"),
+        "{shown}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_outbox").await,
+        rows
+    );
+
+    let resent = app
+        .submit_with(
+            &admin,
+            history,
+            "/forms/notifications/resend",
+            &[("id", id.as_str()), ("reason", "the customer lost it")],
+        )
+        .await;
+    assert_eq!(location(&resent), history);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_outbox").await,
+        rows + 1
+    );
+    let again = (before.parse::<i64>().expect("count") + 1).to_string();
+    app.wait_for(caught, &again).await;
+    let (kind, actor, reason, old, new): (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(
+        "SELECT actor_kind, actor_id, reason, before->>'id', after->>'status'
+             FROM audit_log WHERE action = 'admin.resend_notification'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("audit row");
+    assert_eq!(kind, "user");
+    assert_eq!(actor, Some(app.user_id("ops@platform.test").await));
+    assert_eq!(reason.as_deref(), Some("the customer lost it"));
+    assert_eq!(old, Some(id.clone()));
+    assert_eq!(new.as_deref(), Some("pending"));
+
+    // The organization's owner sees the history without resend buttons, and cannot resend.
+    let owner_page = app.get(history).await.text().await.expect("page");
+    assert!(
+        !owner_page.contains("/forms/notifications/resend"),
+        "{owner_page}"
+    );
+    let forbidden = app
+        .submit(
+            history,
+            "/forms/notifications/resend",
+            &[("slug", "acme"), ("id", id.as_str()), ("reason", "mine")],
+        )
+        .await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notification_outbox").await,
+        rows + 1
+    );
+}
