@@ -230,6 +230,7 @@ impl Application {
             writer,
             secrets: Arc::new(webhook_secrets),
             wake: Arc::new(Notify::new()),
+            refused: Arc::default(),
         };
         let limits = Arc::new(crate::api::rate_limit::RateLimits::new(
             crate::api::rate_limit::Limits {
@@ -400,9 +401,10 @@ impl Application {
             drift_every: Duration::from_secs(settings.drift_check_every_minutes * 60),
         }));
         // The notification sender: SKIP LOCKED shares the outbox between instances.
-        background.push(tokio::spawn(
-            crate::notify::alerts::watch_signature_failures(database.pool.clone()),
-        ));
+        background.push(tokio::spawn(crate::notify::alerts::write_signature_alerts(
+            database.pool.clone(),
+            inbox.refused.clone(),
+        )));
         background.push(tokio::spawn(crate::notify::worker::work_forever(
             database.pool.clone(),
             mail,

@@ -74,15 +74,21 @@ pub fn transitions(before: Option<&Stored>, after: &Stored, source: &str) -> Vec
         ));
     }
     if live(&after.status) && !b.cancel_at_period_end && after.cancel_at_period_end {
+        // The time too (to the microsecond): canceling again after a resume is news again. A
+        // duplicate of the same change finds no transition, so it still sends nothing.
         out.push((
             Kind::CancelScheduled,
-            format!("{sub}:{}", stamp(after.current_period_end)),
+            format!(
+                "{sub}:{}:{}",
+                stamp(after.current_period_end),
+                chrono::Utc::now().timestamp_micros()
+            ),
         ));
     }
     if live(&after.status) && b.cancel_at_period_end && !after.cancel_at_period_end {
         out.push((
             Kind::CancelResumed,
-            format!("{sub}:{}", chrono::Utc::now().timestamp()),
+            format!("{sub}:{}", chrono::Utc::now().timestamp_micros()),
         ));
     }
     if live(&b.status) && !live(&after.status) {

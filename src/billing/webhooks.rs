@@ -51,6 +51,8 @@ pub struct Inbox {
     pub secrets: Arc<Vec<String>>,
     pub wake: Arc<Notify>,
     pub writer: InboxWriter,
+    /// Refused signatures, for the operators' alert.
+    pub refused: Arc<crate::notify::alerts::SignatureFailures>,
 }
 
 fn refuse(message: &str) -> Response {
@@ -66,7 +68,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let header = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if let Err(e) = signature::verify(header, &body, &secrets, Utc::now().timestamp()) {
         tracing::warn!(reason = %e, "webhook refused");
-        crate::notify::alerts::signature_failed();
+        state.inbox.refused.refused(Utc::now());
         return refuse("The Stripe-Signature header does not verify.");
     }
     // Read only what the inbox needs (the rest is read later, leniently) and store the body as

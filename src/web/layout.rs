@@ -128,6 +128,7 @@ fn SignedInNav(nav: Nav, token: String) -> impl IntoView {
                     </details>
                 </li>
                 {nav.is_platform_admin.then(|| view! { <li><a href="/admin">"Admin"</a></li> })}
+                <li><a href="/settings/notifications">"Notification settings"</a></li>
                 <li class="whoami">{nav.email}</li>
                 <li>
                     <ActionForm action=log_out attr:class="inline">

@@ -235,8 +235,8 @@ impl TestApp {
     }
 }
 
-const PLAN: &str = "SELECT plan_key FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
-const STATUS: &str = "SELECT status FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
+pub(crate) const PLAN: &str = "SELECT plan_key FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
+pub(crate) const STATUS: &str = "SELECT status FROM subscriptions s JOIN organizations o ON o.id = s.org_id WHERE o.slug = 'acme'";
 
 #[tokio::test]
 async fn plans_page_shows_every_plan_and_marks_the_current_one() {

@@ -16,6 +16,7 @@ mod hardening_web;
 mod job_leases;
 mod leptos_app;
 mod limits;
+mod notification_events;
 mod notifications;
 mod observability;
 mod orgs_and_admin;

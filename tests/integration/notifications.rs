@@ -5,7 +5,7 @@
 //! stops start-up.
 
 #[path = "notifications/sink.rs"]
-mod sink;
+pub(crate) mod sink;
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::billing::{post_event, signed, SECRET};
 use crate::harness::{location, TestApp, PASSWORD};
 
 /// SMTP at `url`, retries after a second.
-fn mail_to(url: String) -> impl FnOnce(&mut Settings) {
+pub(crate) fn mail_to(url: String) -> impl FnOnce(&mut Settings) {
     move |s: &mut Settings| {
         s.smtp_url = Some(url.parse().expect("url"));
         s.mail_from = "Acme Billing <billing@portal.test>".to_owned();
@@ -30,7 +30,7 @@ fn mail_to(url: String) -> impl FnOnce(&mut Settings) {
 
 impl TestApp {
     /// Waits until the outbox has nothing left to send (at most 20 s).
-    async fn outbox_settled(&self) {
+    pub(crate) async fn outbox_settled(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self
             .count("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
@@ -42,7 +42,7 @@ impl TestApp {
         }
     }
 
-    async fn outbox_count(&self, kind: Kind, status: &str) -> i64 {
+    pub(crate) async fn outbox_count(&self, kind: Kind, status: &str) -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM notification_outbox WHERE kind = $1 AND status = $2",
         )
@@ -87,7 +87,7 @@ impl TestApp {
     }
 }
 
-fn about<'a>(mails: &'a [Mail], text: &str) -> Vec<&'a Mail> {
+pub(crate) fn about<'a>(mails: &'a [Mail], text: &str) -> Vec<&'a Mail> {
     mails
         .iter()
         .filter(|m| m.subject().contains(text))

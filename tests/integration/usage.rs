@@ -35,7 +35,7 @@ impl TestApp {
     }
 
     /// Refunds the (only) purchase in Stripe, all of it or `amount` cents.
-    async fn refund(&self, amount: Option<&str>) {
+    pub(crate) async fn refund(&self, amount: Option<&str>) {
         let intent: String = sqlx::query_scalar("SELECT payment_intent_id FROM credit_purchases")
             .fetch_one(&self.pool)
             .await
@@ -125,7 +125,7 @@ impl TestApp {
             .expect("org")
     }
 
-    async fn grant(&self, credits: i64) {
+    pub(crate) async fn grant(&self, credits: i64) {
         let org_id = self.org_id().await;
         let mut tx = self.pool.begin().await.expect("tx");
         ledger::adjust(
