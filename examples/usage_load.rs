@@ -9,10 +9,12 @@
 //! Every action must be answered 200 (the organizations have plenty of credits); afterwards it
 //! checks that each answered action is stored once and that the ledger reconciles with no drift.
 //!
-//! `usage_load batch ...` runs the batch part instead (`support/batch.rs`).
+//! `usage_load batch ...` runs the batch part instead (`support/batch.rs`), and
+//! `usage_load warnings ...` the warnings part (`support/warnings.rs`).
 //!
 //! Usage: usage_load minimal PORT
 //!        usage_load batch PORTAL_URL DATABASE_URL [batches] [concurrency] [rounds] [orgs]
+//!        usage_load warnings PORTAL_URL DATABASE_URL [calls] [concurrency] [rounds]
 //!        usage_load PORTAL_URL MINIMAL_URL DATABASE_URL [actions] [concurrency] [rounds] [orgs]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +31,8 @@ use uuid::Uuid;
 mod batch;
 #[path = "support/figures.rs"]
 mod support;
+#[path = "support/warnings.rs"]
+mod warnings;
 use support::{figures, median, spread, CpuTime, Figures};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -53,6 +57,8 @@ struct Run {
     figures: Figures,
     cpu: CpuTime,
     calls: usize,
+    /// Each call's latency, by its index.
+    latencies: Vec<(usize, std::time::Duration)>,
 }
 
 /// Programs whose CPU time the report shows (`usage_load` is the load generator, and the
@@ -82,7 +88,7 @@ where
                     }
                     let sent = Instant::now();
                     one(i).await?;
-                    latencies.push(sent.elapsed());
+                    latencies.push((i, sent.elapsed()));
                 }
             })
         })
@@ -91,11 +97,12 @@ where
     for worker in workers {
         all.extend(worker.await??);
     }
-    let figures = figures(all, started.elapsed());
+    let figures = figures(all.iter().map(|(_, d)| *d).collect(), started.elapsed());
     Ok(Run {
         figures,
         cpu: CpuTime::now().since(&cpu),
         calls: total,
+        latencies: all,
     })
 }
 
@@ -267,6 +274,9 @@ async fn main() -> Result<(), Failure> {
     }
     if args.get(1).map(String::as_str) == Some("batch") {
         return batch::main(&args).await;
+    }
+    if args.get(1).map(String::as_str) == Some("warnings") {
+        return warnings::main(&args).await;
     }
     if args.len() < 4 {
         return Err("usage: usage_load PORTAL_URL MINIMAL_URL DATABASE_URL [actions] [concurrency] [rounds] [orgs]".into());

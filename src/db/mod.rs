@@ -93,7 +93,14 @@ pub async fn connect(
         .log_statements(tracing::log::LevelFilter::Debug)
         // Every connection starts with it, so a statement that hangs (a stalled disk, a lock
         // held by a stuck session) fails instead of holding its request forever.
-        .options([("statement_timeout", statement_timeout.as_str())]);
+        // JIT is off: the portal's statements touch a handful of rows, and on tables not yet
+        // analyzed (a new install, a new partition) the planner's inflated estimates made
+        // PostgreSQL compile a batch's outbox insert for 200 ms to run it in 1 ms
+        // (scripts/bench-usage's warnings part found it).
+        .options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("jit", "off"),
+        ]);
     PgPoolOptions::new()
         .max_connections(max_connections.max(2))
         .acquire_timeout(timeouts.acquire)

@@ -30,7 +30,7 @@ pub mod unsubscribe;
 pub mod worker;
 
 #[cfg(feature = "ssr")]
-pub use outbox::{about_org, enqueue, Notice};
+pub use outbox::{about_org, enqueue, enqueue_all, Notice};
 
 /// The sender's configuration from the settings: the templates (a broken one stops start-up
 /// here), `MAIL_FROM`, and SMTP or the mail catcher.

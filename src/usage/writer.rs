@@ -783,13 +783,7 @@ async fn raise_warnings(
     let messages: Vec<String> = warnings
         .iter()
         .map(|(org, kind, tier)| {
-            let included = states
-                .get(org)
-                .and_then(|s| s.plan.limits.get(tier))
-                .map_or(0, |l| match l {
-                    Limit::Count(n) => *n,
-                    Limit::Unlimited => 0,
-                });
+            let included = included_of(states, org, tier);
             kind.message(
                 catalog.meter_name(tier),
                 included,
@@ -829,24 +823,39 @@ async fn raise_warnings(
     // The e-mail of each warning raised, in the same transaction; the dashboard message's id is
     // the cause (one per cooldown window).
     let raised: Vec<(i64, Uuid, String, String)> = raised;
-    for (id, org, kind, tier) in raised {
-        let Some(kind) = Warning::parse(&kind).map(notice_kind) else {
-            continue;
-        };
-        let included = states
-            .get(&org)
-            .and_then(|s| s.plan.limits.get(&tier))
-            .map_or(0, |l| match l {
-                Limit::Count(n) => *n,
-                Limit::Unlimited => 0,
-            });
-        let values = serde_json::json!({
-            "meter": catalog.meter_name(&tier),
-            "included": included,
-        });
-        crate::notify::about_org(&mut *tx, kind, org, &format!("warning-{id}"), values).await?;
-    }
+    let causes: Vec<String> = raised.iter().map(|r| format!("warning-{}", r.0)).collect();
+    let notices: Vec<crate::notify::Notice> = raised
+        .iter()
+        .zip(&causes)
+        .filter_map(|((_, org, kind, tier), cause)| {
+            let kind = Warning::parse(kind).map(notice_kind)?;
+            let included = included_of(states, org, tier);
+            Some(crate::notify::Notice {
+                kind,
+                org_id: Some(*org),
+                user_id: None,
+                cause,
+                values: serde_json::json!({
+                    "meter": catalog.meter_name(tier),
+                    "included": included,
+                }),
+            })
+        })
+        .collect();
+    crate::notify::enqueue_all(&mut *tx, &notices).await?;
     Ok(())
+}
+
+/// The included count of `tier` on the organization's plan (0 when unlimited or absent), as the
+/// warning's text and e-mail show it.
+fn included_of(states: &HashMap<Uuid, OrgState<'_>>, org: &Uuid, tier: &str) -> u64 {
+    states
+        .get(org)
+        .and_then(|s| s.plan.limits.get(tier))
+        .map_or(0, |l| match l {
+            Limit::Count(n) => *n,
+            Limit::Unlimited => 0,
+        })
 }
 
 /// The e-mail sent for a usage warning.
