@@ -411,3 +411,33 @@ async fn a_database_from_before_the_move_keeps_working_with_its_stripe_state() {
         .await;
     assert_eq!(adopted, 1);
 }
+
+/// Every connection of the portal carries its statement timeout and runs without JIT. With JIT
+/// on, tables not yet analyzed (a new install, a new partition) made PostgreSQL compile a
+/// batch's warning e-mails for about 200 ms to insert them in 1 ms.
+#[tokio::test]
+async fn the_portals_connections_time_out_statements_and_never_compile_them() {
+    let (options, _) = fresh_database().await;
+    let timeouts = billing_portal::db::Timeouts {
+        statement: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let pool = billing_portal::db::connect(options, 3, timeouts)
+        .await
+        .expect("pool");
+    // Each of several connections, not only the first.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut connection = pool.acquire().await.expect("connection");
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut *connection)
+            .await
+            .expect("jit");
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&mut *connection)
+            .await
+            .expect("statement_timeout");
+        assert_eq!((jit.as_str(), timeout.as_str()), ("off", "1500ms"));
+        held.push(connection);
+    }
+}
