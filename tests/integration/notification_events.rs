@@ -184,17 +184,7 @@ async fn an_auto_top_up_that_charges_is_mailed_with_the_credits_added() {
     app.signed_up_owner().await;
     app.buy_and_return("1").await;
     smtp.wait_for_subject("500 credits added to Acme").await;
-    app.submit(
-        "/orgs/acme/credits",
-        "/forms/credits/auto-top-up",
-        &[
-            ("enabled", "on"),
-            ("below", "600"),
-            ("packs", "2"),
-            ("monthly_cap", "1"),
-        ],
-    )
-    .await;
+    app.enable_auto_top_up("600", "2", "1").await;
     let charged = smtp
         .wait_for_subject("Auto top-up: 1000 credits added to Acme")
         .await;
@@ -217,17 +207,7 @@ async fn failed_top_ups_are_mailed_each_and_turning_off_tells_the_owners_and_the
     app.platform_admin().await;
     app.buy_and_return("1").await;
     app.change_card("4000 0000 0000 0341").await;
-    app.submit(
-        "/orgs/acme/credits",
-        "/forms/credits/auto-top-up",
-        &[
-            ("enabled", "on"),
-            ("below", "1000"),
-            ("packs", "1"),
-            ("monthly_cap", "5"),
-        ],
-    )
-    .await;
+    app.enable_auto_top_up("1000", "1", "5").await;
     let off = smtp
         .wait_for_subject("Auto top-up for Acme was turned off")
         .await;

@@ -34,6 +34,27 @@ impl TestApp {
         self.get(&location(&paid)[self.base.len()..]).await;
     }
 
+    /// Turns acme's auto top-up on from its credits page: `packs` packs whenever the balance falls
+    /// below `below` credits, at most `monthly_cap` times a month. Answers the form's redirect.
+    pub(crate) async fn enable_auto_top_up(
+        &self,
+        below: &str,
+        packs: &str,
+        monthly_cap: &str,
+    ) -> reqwest::Response {
+        self.submit(
+            "/orgs/acme/credits",
+            "/forms/credits/auto-top-up",
+            &[
+                ("enabled", "on"),
+                ("below", below),
+                ("packs", packs),
+                ("monthly_cap", monthly_cap),
+            ],
+        )
+        .await
+    }
+
     /// Refunds the (only) purchase in Stripe, all of it or `amount` cents.
     pub(crate) async fn refund(&self, amount: Option<&str>) {
         let intent: String = sqlx::query_scalar("SELECT payment_intent_id FROM credit_purchases")
@@ -705,18 +726,7 @@ async fn auto_top_up_charges_the_saved_card_when_the_balance_runs_low() {
     let app = TestApp::spawn().await;
     app.signed_up_owner().await;
     app.buy_and_return("1").await;
-    let saved = app
-        .submit(
-            "/orgs/acme/credits",
-            "/forms/credits/auto-top-up",
-            &[
-                ("enabled", "on"),
-                ("below", "600"),
-                ("packs", "2"),
-                ("monthly_cap", "1"),
-            ],
-        )
-        .await;
+    let saved = app.enable_auto_top_up("600", "2", "1").await;
     assert_eq!(saved.status(), StatusCode::FOUND);
     assert_eq!(location(&saved), "/orgs/acme/credits");
     assert!(app
@@ -801,17 +811,7 @@ async fn auto_top_up_turns_itself_off_after_three_failed_charges_and_tells_the_o
         html.contains(r#"id="enabled" name="enabled" value="on" checked"#),
         "{html}"
     );
-    app.submit(
-        "/orgs/acme/credits",
-        "/forms/credits/auto-top-up",
-        &[
-            ("enabled", "on"),
-            ("below", "1000"),
-            ("packs", "1"),
-            ("monthly_cap", "5"),
-        ],
-    )
-    .await;
+    app.enable_auto_top_up("1000", "1", "5").await;
     app.wait_until(
         "turned off",
         "SELECT count(*) FROM credit_accounts WHERE NOT auto_top_up AND top_up_failures = 3",
