@@ -108,6 +108,14 @@ pub async fn org_page(slug: &str) -> Result<Page<Dashboard>, AppError> {
     let catalog = dep::<Arc<Catalog>>()?;
     let stored = read.subscription.map(Stored::from);
     let plan = plan_card::card(&catalog, stored.as_ref(), slug, now);
+    let gauges = crate::usage::gauge_usage::of_org(
+        member.signed_in.db(),
+        &catalog,
+        member.org_id(),
+        stored.as_ref(),
+        slug,
+    )
+    .await?;
     let usage = usage_card::card(&catalog, stored, read.usage, slug, now);
     let invitations = role.can_manage().then(|| Invitations {
         pending: read
@@ -144,6 +152,7 @@ pub async fn org_page(slug: &str) -> Result<Page<Dashboard>, AppError> {
             .collect(),
         plan,
         usage,
+        gauges,
         invitations,
         new_link: new_link.map(|(email, link)| NewLink { email, link, days }),
     };

@@ -12,7 +12,7 @@ use super::invitation_pages::{Invitations, InvitationsCard, NewLink};
 use super::model::Role;
 use crate::billing::dashboard_card::{PlanCard, PlanCardView};
 use crate::usage::dashboard_card::{UsageCard, UsageCardView};
-use crate::usage::gauge_usage::GaugeUsage;
+use crate::usage::gauge_usage::{gauge_block, GaugeUsageView};
 use crate::web::chrome::Page;
 use crate::web::layout::{show_page, CsrfField, Field};
 use crate::web::page_error::{Kept, PageError};
@@ -38,6 +38,8 @@ pub struct Dashboard {
     pub members: Vec<MemberRow>,
     pub plan: PlanCard,
     pub usage: UsageCard,
+    /// The seats and limits in use (no lines when the catalog has no gauges).
+    pub gauges: GaugeUsageView,
     /// For owners and admins: the pending invitations and the form to invite someone.
     pub invitations: Option<Invitations>,
     /// The link of an invitation just created, shown once.
@@ -113,6 +115,7 @@ fn dashboard_view(d: Dashboard, token: String) -> impl IntoView {
         members,
         plan,
         usage,
+        gauges,
         invitations,
         new_link,
     } = d;
@@ -151,7 +154,7 @@ fn dashboard_view(d: Dashboard, token: String) -> impl IntoView {
         {new_link}
         <PlanCardView card=plan />
         <UsageCardView card=usage />
-        <GaugeUsage slug=slug.clone() />
+        {(!gauges.lines.is_empty()).then(|| gauge_block(gauges))}
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>
             <table>

@@ -52,7 +52,8 @@ pub fn GaugeUsage(slug: String) -> impl IntoView {
     }
 }
 
-fn gauge_block(view: GaugeUsageView) -> impl IntoView {
+/// The "Seats and limits" card (nothing when the catalog has no gauges).
+pub fn gauge_block(view: GaugeUsageView) -> impl IntoView {
     let GaugeUsageView {
         plan_name,
         plans_link,
@@ -96,6 +97,9 @@ fn gauge_line(line: GaugeLine) -> impl IntoView {
 }
 
 #[cfg(feature = "ssr")]
+pub use server::of_org;
+
+#[cfg(feature = "ssr")]
 mod server {
     use std::sync::Arc;
 
@@ -104,9 +108,11 @@ mod server {
     use super::{GaugeLine, GaugeUsageView};
     use crate::billing::catalog::{Catalog, Limit, Plan};
     use crate::billing::limits::{limit_of, GaugeValues};
-    use crate::billing::subscription::effective_plan;
+    use crate::billing::subscription::{effective_plan, Stored};
     use crate::error::AppError;
     use crate::web::caller::{dep, Visitor};
+    use sqlx::PgPool;
+    use uuid::Uuid;
 
     pub async fn read(slug: &str) -> Result<GaugeUsageView, AppError> {
         let catalog = dep::<Arc<Catalog>>()?;
@@ -116,12 +122,34 @@ mod server {
         }
         let member = Visitor::reading().await?.signed_in().await?.member(slug)?;
         let db = member.signed_in.db();
-        let values = crate::usage::gauges::values(db, member.org_id()).await?;
         let stored = crate::billing::repo::subscription(db, member.org_id())
             .await?
             .map(|(s, _)| s);
-        let plan = effective_plan(&catalog, stored.as_ref(), Utc::now());
-        Ok(view_of(&catalog, plan, &values, member.slug()))
+        of_org(
+            db,
+            &catalog,
+            member.org_id(),
+            stored.as_ref(),
+            member.slug(),
+        )
+        .await
+    }
+
+    /// The block for an organization whose subscription the caller has read already (the
+    /// dashboard reads it with everything else in one statement); empty without gauges.
+    pub async fn of_org(
+        db: &PgPool,
+        catalog: &Catalog,
+        org_id: Uuid,
+        stored: Option<&Stored>,
+        slug: &str,
+    ) -> Result<GaugeUsageView, AppError> {
+        if catalog.gauges().next().is_none() {
+            return Ok(GaugeUsageView::default());
+        }
+        let values = crate::usage::gauges::values(db, org_id).await?;
+        let plan = effective_plan(catalog, stored, Utc::now());
+        Ok(view_of(catalog, plan, &values, slug))
     }
 
     pub fn view_of(
