@@ -114,6 +114,7 @@ pub async fn org_page(slug: &str) -> Result<Page<Dashboard>, AppError> {
         member.org_id(),
         stored.as_ref(),
         slug,
+        now,
     )
     .await?;
     let usage = usage_card::card(&catalog, stored, read.usage, slug, now);

@@ -154,7 +154,7 @@ fn dashboard_view(d: Dashboard, token: String) -> impl IntoView {
         {new_link}
         <PlanCardView card=plan />
         <UsageCardView card=usage />
-        {(!gauges.lines.is_empty()).then(|| gauge_block(gauges))}
+        {gauge_block(gauges)}
         <section class="card" aria-labelledby="members-heading">
             <h2 id="members-heading">"Members"</h2>
             <table>

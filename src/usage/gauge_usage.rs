@@ -46,20 +46,23 @@ pub fn GaugeUsage(slug: String) -> impl IntoView {
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                data.await.ok().filter(|v| !v.lines.is_empty()).map(gauge_block)
+                data.await.ok().and_then(gauge_block)
             })}
         </Suspense>
     }
 }
 
-/// The "Seats and limits" card (nothing when the catalog has no gauges).
-pub fn gauge_block(view: GaugeUsageView) -> impl IntoView {
+/// The "Seats and limits" card; nothing when the catalog has no gauges (no lines).
+pub fn gauge_block(view: GaugeUsageView) -> Option<impl IntoView> {
+    if view.lines.is_empty() {
+        return None;
+    }
     let GaugeUsageView {
         plan_name,
         plans_link,
         lines,
     } = view;
-    view! {
+    Some(view! {
         <section class="card" aria-labelledby="gauges-heading" data-testid="gauge-usage">
             <h2 id="gauges-heading">"Seats and limits"</h2>
             <p class="muted">
@@ -68,7 +71,7 @@ pub fn gauge_block(view: GaugeUsageView) -> impl IntoView {
             </p>
             {lines.into_iter().map(gauge_line).collect_view()}
         </section>
-    }
+    })
 }
 
 fn gauge_line(line: GaugeLine) -> impl IntoView {
@@ -103,7 +106,7 @@ pub use server::of_org;
 mod server {
     use std::sync::Arc;
 
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
 
     use super::{GaugeLine, GaugeUsageView};
     use crate::billing::catalog::{Catalog, Limit, Plan};
@@ -131,6 +134,7 @@ mod server {
             member.org_id(),
             stored.as_ref(),
             member.slug(),
+            Utc::now(),
         )
         .await
     }
@@ -143,12 +147,13 @@ mod server {
         org_id: Uuid,
         stored: Option<&Stored>,
         slug: &str,
+        now: DateTime<Utc>,
     ) -> Result<GaugeUsageView, AppError> {
         if catalog.gauges().next().is_none() {
             return Ok(GaugeUsageView::default());
         }
         let values = crate::usage::gauges::values(db, org_id).await?;
-        let plan = effective_plan(catalog, stored, Utc::now());
+        let plan = effective_plan(catalog, stored, now);
         Ok(view_of(catalog, plan, &values, slug))
     }
 
